@@ -1,0 +1,138 @@
+//! The control plane ("t0"): tenants, jobs, tasks and model versions, kept apart from tenant
+//! storage. It is the source of truth for every job; the scheduler is only the transport.
+//!
+//! Two implementations of [`ControlStore`]: [`postgres::PostgresControlStore`] (schema `mtx` in
+//! the first database, migrations in `migrations/`) and [`sqlite::SqliteControlStore`]
+//! (`mtx-control.sqlite` in the embedded data directory). Each owns all of its SQL.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::jobs::{Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
+use crate::model::ModelHash;
+use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+
+/// A subscribed tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    /// The subscription payload(s), deep-merged over re-subscriptions (a JSON object).
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    pub location: StorageLocation,
+    /// The model version the tenant's schema was last deployed from.
+    pub model: Option<ModelHash>,
+}
+
+/// Errors of the control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The number of unfinished jobs reached `queueSize`; nothing was written.
+    #[error("Tenant operation job queue is full. Please try again later.")]
+    QueueFull,
+    #[error("control plane unavailable: {0}")]
+    Unavailable(String),
+    #[error("control plane data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What happened when a task attempt reported its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinishOutcome {
+    /// Recorded; the job is still running.
+    Recorded,
+    /// Recorded, and it was the job's last task: the job ended with this status.
+    JobEnded {
+        status: Status,
+        error: Option<String>,
+    },
+    /// Not recorded: the task is already terminal, or another attempt owns it (a stale worker).
+    Stale,
+}
+
+/// The control-plane store.
+#[async_trait]
+pub trait ControlStore: Send + Sync + Debug {
+    // --- model versions ---
+
+    /// Stores a model version (idempotent: a known hash is left as it is).
+    async fn put_model(&self, hash: &ModelHash, csn_json: &str) -> Result<(), ControlError>;
+    /// The CSN of a stored model version.
+    async fn get_model(&self, hash: &ModelHash) -> Result<Option<String>, ControlError>;
+
+    // --- tenants ---
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, ControlError>;
+    /// All tenants, ordered by id.
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, ControlError>;
+    /// Creates the tenant or deep-merges `metadata` into the stored metadata (keeping
+    /// `created_at`, bumping `modified_at`). The location of an existing tenant is kept.
+    async fn upsert_tenant(
+        &self,
+        id: &TenantId,
+        metadata: &serde_json::Value,
+        location: &StorageLocation,
+    ) -> Result<TenantRecord, ControlError>;
+    /// Records the model version the tenant's schema is now at.
+    async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError>;
+    /// Removes the tenant's row; `false` if there was none.
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool, ControlError>;
+    /// Number of tenants placed on each database (for placing new tenants on the least loaded).
+    async fn tenants_per_database(&self) -> Result<HashMap<DatabaseId, u64>, ControlError>;
+
+    // --- jobs and tasks ---
+
+    /// Inserts a job with its tasks in one transaction, unless `queue_limit` unfinished
+    /// (QUEUED or RUNNING) jobs exist already: then [`ControlError::QueueFull`] and nothing is
+    /// written. The check and the insert are atomic across processes.
+    async fn insert_job(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+    ) -> Result<(), ControlError>;
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobWithTasks>, ControlError>;
+    /// The newest `limit` jobs, newest first, each with its tasks ordered by tenant.
+    async fn list_jobs(&self, limit: usize) -> Result<Vec<JobWithTasks>, ControlError>;
+    async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, ControlError>;
+    /// Marks a task RUNNING for `attempt` by `worker` (also from RUNNING, when a lease expired
+    /// and the task is re-run) and its job RUNNING. `None` if the task is unknown or terminal.
+    async fn start_task(
+        &self,
+        id: &TaskId,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<Option<Task>, ControlError>;
+    /// Records how `attempt` ended, and ends the job when this was its last unfinished task
+    /// (rolling up status and error summary with [`crate::jobs::roll_up`]). Serialized per job,
+    /// so concurrent completions cannot leave a job unfinished.
+    async fn finish_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, ControlError>;
+    /// Puts a RUNNING task back to QUEUED (retry after a failed attempt, or hand-back on
+    /// shutdown), keeping the last error.
+    async fn requeue_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        error: Option<&str>,
+    ) -> Result<(), ControlError>;
+    /// Every QUEUED or RUNNING task, oldest first (for re-enqueueing after a restart).
+    async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError>;
+    /// Deletes terminal jobs (and their tasks) last modified before `before`; returns how many.
+    async fn delete_jobs_before(&self, before: DateTime<Utc>) -> Result<u64, ControlError>;
+}

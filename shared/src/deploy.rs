@@ -1,0 +1,1 @@
+//! Executing tenant operations against tenant storage (being written).

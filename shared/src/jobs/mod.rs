@@ -1,0 +1,6 @@
+//! Jobs: the vocabulary ([`types`]), the service that enqueues and reports them ([`service`]),
+//! and the runner that executes claimed tasks ([`runner`]).
+
+pub mod types;
+
+pub use types::*;

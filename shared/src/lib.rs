@@ -1,0 +1,36 @@
+//! The domain of the multitenancy sidecar.
+//!
+//! # Layout
+//! Data flows from the application's compiled model to each tenant's storage:
+//!
+//! - [`csn`] parses the CAP compiler's CSN JSON; [`schema`] derives the persistence model
+//!   (tables, columns, keys, views) from it the way the CAP compiler does; [`model`] loads a
+//!   model from disk and names each version by its content hash.
+//! - [`sql`] renders a persistence model or a list of evolution steps as DDL for one dialect
+//!   (PostgreSQL or SQLite) through one identifier-quoting function; [`evolve`] computes the
+//!   ordered steps that take a tenant from its deployed model to the target model.
+//! - [`tenant`] validates tenant ids and owns tenant storage ([`tenant::TenantStore`]: a
+//!   PostgreSQL schema per tenant, or a SQLite file per tenant).
+//! - [`control`] is the control plane ("t0"): tenants, jobs, tasks and model versions. It is the
+//!   source of truth for every job.
+//! - [`jobs`] holds the job vocabulary and the job service: it turns an operation over tenants into
+//!   a job of per-tenant tasks, hands them to the [`scheduler`], and executes claimed tasks
+//!   ([`jobs::runner`]) through [`deploy`].
+//! - [`scheduler`] decides which queued task runs where and when, within the global limits
+//!   (`workerSize`, `clusterSize`, one task per tenant): in process, or on Redis.
+//! - [`config`] is the typed configuration, loaded once at start-up.
+//!
+//! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql` and `evolve`
+//! are pure.
+
+pub mod config;
+pub mod control;
+pub mod csn;
+pub mod deploy;
+pub mod evolve;
+pub mod jobs;
+pub mod model;
+pub mod scheduler;
+pub mod schema;
+pub mod sql;
+pub mod tenant;

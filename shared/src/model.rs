@@ -1,0 +1,141 @@
+//! The application's model: loaded from disk, named by its content.
+//!
+//! A [`ModelVersion`] is the compiled CSN of one application version together with its
+//! [`ModelHash`] (SHA-256 of the compact JSON). Versions are stored in the control plane, so a
+//! task can name the version it deploys and any worker can run it, whatever model files that
+//! worker has on its own disk (rolling deploys).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::csn::Csn;
+use crate::schema::PersistenceModel;
+
+/// The bookshop example shipped with the sidecar, used when no model is configured.
+pub const BUILTIN_BOOKSHOP: &str = include_str!("../../models/bookshop/v1/csn.json");
+
+/// Content address of a model version: 64 lower-case hex digits of SHA-256.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModelHash(String);
+
+impl ModelHash {
+    pub fn of(canonical_json: &str) -> Self {
+        let digest = Sha256::digest(canonical_json.as_bytes());
+        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Accepts a stored hash (64 hex digits).
+    pub fn parse(raw: &str) -> Result<Self, ModelError> {
+        if raw.len() == 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ModelError::BadHash(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 12 digits, for logs and messages.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl fmt::Display for ModelHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ModelHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModelHash({})", self.short())
+    }
+}
+
+/// Why a model could not be loaded; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model {0}: neither a csn.json file nor a folder containing srv/csn.json or csn.json")]
+    NotFound(PathBuf),
+    #[error("model {path}: not valid CSN: {message}")]
+    Invalid { path: String, message: String },
+    #[error("'{0}' is not a model hash (64 lower-case hex digits)")]
+    BadHash(String),
+}
+
+/// One version of the application's model: its CSN, its persistence model and its hash.
+#[derive(Debug, Clone)]
+pub struct ModelVersion {
+    pub hash: ModelHash,
+    /// The CSN as compact JSON (what the control plane stores and the hash covers).
+    pub csn_json: Arc<str>,
+    pub persistence: Arc<PersistenceModel>,
+}
+
+impl ModelVersion {
+    /// Parses CSN text; `origin` names where it came from in error messages.
+    pub fn from_json(origin: &str, text: &str) -> Result<Self, ModelError> {
+        let invalid = |message: String| ModelError::Invalid {
+            path: origin.to_owned(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let canonical = serde_json::to_string(&value).map_err(|e| invalid(e.to_string()))?;
+        let csn = Csn::from_value(value).map_err(|e| invalid(e.to_string()))?;
+        let persistence = PersistenceModel::from_csn(&csn).map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            hash: ModelHash::of(&canonical),
+            csn_json: canonical.into(),
+            persistence: Arc::new(persistence),
+        })
+    }
+
+    /// The built-in bookshop example.
+    pub fn builtin() -> Result<Self, ModelError> {
+        Self::from_json("(built-in bookshop example)", BUILTIN_BOOKSHOP)
+    }
+
+    /// Loads a model from a `csn.json` file or from a `cds build` output folder (`srv/csn.json`,
+    /// else `csn.json` in the folder itself).
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let file = resolve_model_file(path)?;
+        let text = std::fs::read_to_string(&file).map_err(|source| ModelError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        Self::from_json(&file.display().to_string(), &text)
+    }
+}
+
+/// Finds the CSN file a model path stands for.
+pub fn resolve_model_file(path: &Path) -> Result<PathBuf, ModelError> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if path.is_dir() {
+        for candidate in [path.join("srv").join("csn.json"), path.join("csn.json")] {
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(ModelError::NotFound(path.to_path_buf()))
+}
