@@ -60,7 +60,7 @@ impl ScratchDatabase {
         let name = format!("mtx_e2e_{}", uuid::Uuid::new_v4().simple());
         let admin = test_database_url();
         let mut conn = admin_connection().await?;
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await?;
         Ok(Self {
@@ -71,7 +71,7 @@ impl ScratchDatabase {
 
     pub async fn drop_now(&self) -> anyhow::Result<()> {
         let mut conn = admin_connection().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)))
             .execute(&mut conn)
             .await?;
         Ok(())
@@ -311,7 +311,7 @@ impl TestServer {
                     .after_connect(move |conn, _| {
                         let schema = schema.clone();
                         Box::pin(async move {
-                            sqlx::query(&format!("SET search_path TO \"{schema}\""))
+                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
                                 .execute(conn)
                                 .await
                                 .map(|_| ())
@@ -338,8 +338,8 @@ async fn sqlite_pool(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
 }
 
 async fn run_rows_sqlite(pool: &sqlx::SqlitePool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
-    use sqlx::{Column as _, Row as _};
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    use sqlx::Row as _;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
     Ok(rows
         .iter()
         .map(|row| {
@@ -356,8 +356,8 @@ async fn run_rows_sqlite(pool: &sqlx::SqlitePool, sql: &str) -> anyhow::Result<V
 }
 
 async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
-    use sqlx::{Column as _, Row as _};
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    use sqlx::Row as _;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
     Ok(rows
         .iter()
         .map(|row| {

@@ -34,6 +34,6 @@ pub mod model;
 pub mod scheduler;
 pub mod schema;
 pub mod sql;
-// pub mod system;
+pub mod system;
 pub mod tenant;
 pub mod versions;

@@ -11,16 +11,16 @@ mod upgrade;
 /// Generates `embedded_<name>` and `postgres_<name>` tests running `$body(mode)`.
 #[macro_export]
 macro_rules! both_modes {
-    ($name:ident, $body:path) => {
+    ($name:ident, $body:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() -> anyhow::Result<()> {
-                $body(mtx_tests::Mode::Embedded).await
+                super::$body(mtx_tests::Mode::Embedded).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() -> anyhow::Result<()> {
-                $body(mtx_tests::Mode::Postgres).await
+                super::$body(mtx_tests::Mode::Postgres).await
             }
         }
     };
