@@ -28,7 +28,7 @@
 //! | `seq`, `fence` | STRING | enqueue sequence; fencing-token counter |
 //! | `streak` | STRING | provisioning claims in a row while bulk work waited |
 //! | `config` | HASH | `worker_size`, `cluster_size`, changeable at runtime |
-//! | `wake` | channel | published on enqueue, completion, cancel, reap and limit changes |
+//! | `wake` | channel | published on enqueue and limit changes, and on completion, cancel and reap while tasks are queued |
 //!
 //! # How the scripts stay cheap
 //! * Pending sets are ZSETs keyed by enqueue sequence, not lists: a claim reads the first members
@@ -37,7 +37,7 @@
 //!   so its place in line.
 //! * Per-tenant order is a short list per tenant; a queued task is eligible only at its head, so
 //!   one task per tenant runs, in enqueue order, even across lanes. The claim's scan skips
-//!   ineligible tasks, up to [`SCAN_DEPTH`](super::SCAN_DEPTH) per database.
+//!   ineligible tasks, up to [`SCAN_DEPTH`] per database.
 //! * Every loop is bounded (reaping 100 leases and promoting 100 retries per call, scanning in
 //!   chunks), no script `unpack`s a caller-sized table, and callers send at most 1,000 tasks per
 //!   script call: enqueue pipelines chunks so 10,000 tasks take one round trip per 10,000.
