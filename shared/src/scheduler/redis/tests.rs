@@ -39,25 +39,26 @@ impl Prefixes {
 impl Drop for Prefixes {
     fn drop(&mut self) {
         let prefixes = std::mem::take(self.0.get_mut().unwrap_or_else(|e| e.into_inner()));
-        // Synchronous on purpose: it must also run while a failed test unwinds.
-        let client = Client::open(redis_url()).expect("Redis URL");
-        let mut conn = client.get_connection().expect("Redis for cleanup");
+        // Synchronous on purpose: it must also run while a failed test unwinds, and must not
+        // panic then (a failed connect has already failed the test).
+        let Ok(mut conn) = Client::open(redis_url()).and_then(|c| c.get_connection()) else {
+            return;
+        };
         for prefix in prefixes {
-            delete_keys(&mut conn, &prefix);
+            let _ = delete_keys(&mut conn, &prefix);
         }
     }
 }
 
 /// Deletes every key of `prefix`, as a FLUSHALL would for this queue alone.
-fn delete_keys(conn: &mut ::redis::Connection, prefix: &str) {
+fn delete_keys(conn: &mut ::redis::Connection, prefix: &str) -> ::redis::RedisResult<()> {
     let keys: Vec<String> = conn
-        .scan_match::<_, String>(format!("{{{prefix}}}*"))
-        .expect("scan")
-        .collect::<Result<_, _>>()
-        .expect("scan");
+        .scan_match::<_, String>(format!("{{{prefix}}}*"))?
+        .collect::<Result<_, _>>()?;
     for chunk in keys.chunks(500) {
-        let _: () = conn.del(chunk).expect("delete test keys");
+        let _: () = conn.del(chunk)?;
     }
+    Ok(())
 }
 
 async fn scheduler(prefix: &str, limits: Limits) -> RedisScheduler {
@@ -395,7 +396,7 @@ async fn keeps_working_after_redis_lost_its_data() {
 
     // A FLUSHALL would also wipe other users of the shared test Redis: delete this queue's keys.
     let client = Client::open(redis_url()).expect("Redis URL");
-    delete_keys(&mut client.get_connection().expect("Redis"), &prefix);
+    delete_keys(&mut client.get_connection().expect("Redis"), &prefix).expect("delete keys");
 
     assert_eq!(
         s.renew(&[(before.task.task, before.token)], LONG_LEASE)
