@@ -109,9 +109,7 @@ pub async fn serve(
     let runner = if system.config.distributed() {
         None
     } else {
-        let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
-        let runner = system.runner(format!("api-{}", std::process::id()), slots);
-        Some(tokio::spawn(runner.run(runner_stop.clone())))
+        Some(spawn_embedded_runner(&system, runner_stop.clone())?)
     };
 
     let app = router(AppState {
@@ -128,4 +126,27 @@ pub async fn serve(
     }
     tracing::info!("mtx-api stopped");
     Ok(())
+}
+
+/// Starts the embedded mode's task runner on a runtime of its own, so that deployments (CPU
+/// and blocking I/O in SQLite) never delay the HTTP handlers. Resolves when the runner stopped.
+fn spawn_embedded_runner(
+    system: &Arc<System>,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
+    let runner = system.runner(format!("api-{}", std::process::id()), slots);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mtx-runner")
+        .enable_all()
+        .build()?;
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("mtx-runner".into())
+        .spawn(move || {
+            runtime.block_on(runner.run(stop));
+            let _ = done.send(());
+        })?;
+    Ok(stopped)
 }

@@ -4,7 +4,8 @@
 //! the tenant's own version marker (written in the same transaction as its DDL) says what is
 //! already applied, and the control plane is updated only after the tenant's storage is.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::control::{ControlError, ControlStore};
 use crate::evolve;
@@ -90,15 +91,32 @@ impl UpgradeOptions {
     }
 }
 
+/// Plans by (deployed version, target version): computed once, rendered per tenant.
+type PlanCache = Mutex<HashMap<(ModelHash, ModelHash), Arc<evolve::Plan>>>;
+
 /// Runs tenant operations.
 #[derive(Debug, Clone)]
 pub struct Deployer {
     pub tenants: Arc<dyn TenantStore>,
     pub control: Arc<dyn ControlStore>,
     pub versions: Arc<ModelVersions>,
+    plans: Arc<PlanCache>,
 }
 
 impl Deployer {
+    pub fn new(
+        tenants: Arc<dyn TenantStore>,
+        control: Arc<dyn ControlStore>,
+        versions: Arc<ModelVersions>,
+    ) -> Self {
+        Self {
+            tenants,
+            control,
+            versions,
+            plans: Arc::default(),
+        }
+    }
+
     /// Carries out one task.
     pub async fn execute(&self, task: &Task) -> Result<Deployed, DeployError> {
         match task.op {
@@ -143,6 +161,11 @@ impl Deployer {
             .get_tenant(&task.tenant)
             .await?
             .ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
+        // The control plane records each tenant's version: a tenant already at the target is
+        // done without touching its database.
+        if tenant.model.as_ref() == Some(&target.hash) {
+            return Ok(Deployed::AlreadyCurrent);
+        }
         let options = UpgradeOptions::from_args(
             task.args.get("options").unwrap_or(&serde_json::Value::Null),
         );
@@ -210,11 +233,31 @@ impl Deployer {
         let Some(deployed) = deployed else {
             return Ok(sql::create_statements(&target.persistence, dialect, schema));
         };
-        let from = self.versions.get(deployed).await?;
-        let plan = evolve::diff(Some(&from.persistence), &target.persistence);
+        let plan = self.plan(deployed, target).await?;
         if !plan.destructive.is_empty() && !options.allow_destructive {
             return Err(DeployError::Destructive(plan.destructive.clone()));
         }
         Ok(sql::plan_statements(&plan, dialect, schema))
+    }
+
+    /// The plan from `deployed` to `target`, computed once per pair of versions.
+    async fn plan(
+        &self,
+        deployed: &ModelHash,
+        target: &ModelVersion,
+    ) -> Result<Arc<evolve::Plan>, DeployError> {
+        let key = (deployed.clone(), target.hash.clone());
+        if let Some(plan) = self.lock_plans().get(&key) {
+            return Ok(plan.clone());
+        }
+        let from = self.versions.get(deployed).await?;
+        let plan = Arc::new(evolve::diff(Some(&from.persistence), &target.persistence));
+        self.lock_plans().insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<(ModelHash, ModelHash), Arc<evolve::Plan>>> {
+        // Poisoning only means another thread panicked while inserting; the map is still whole.
+        self.plans.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

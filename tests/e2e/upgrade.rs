@@ -75,7 +75,12 @@ async fn evolves(mode: Mode) -> anyhow::Result<()> {
 
 both_modes!(failed_task_fails_the_job_with_a_summary, failed_task);
 async fn failed_task(mode: Mode) -> anyhow::Result<()> {
-    let s = TestServer::start(mode, &[("MTX_MAX_ATTEMPTS", "1")]).await?;
+    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let model = dir.join("csn.json");
+    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
+    let model_path = model.display().to_string();
+    let s = TestServer::start(mode, &[("MTX_MAX_ATTEMPTS", "1"), ("MTX_MODEL", &model_path)]).await?;
     s.subscribe("ok1").await?;
     s.subscribe("broken").await?;
     // Break the tenant's storage behind the sidecar's back.
@@ -85,8 +90,9 @@ async fn failed_task(mode: Mode) -> anyhow::Result<()> {
             s.tenant_sql("broken", "DROP TABLE mtx_deployments").await?;
         }
     }
+    // A new model version makes every tenant's upgrade touch its storage; the broken one fails.
+    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
     let r = s.request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#)).await?;
-    // Upgrading to the same version is a no-op for healthy tenants; the broken one fails.
     ensure!(r.status == StatusCode::INTERNAL_SERVER_ERROR, "{} {}", r.status, r.text);
     ensure!(r.header("x-job-id").is_some(), "sync failure must still name the job");
     let job = s.wait_job(&r.header("x-job-id").unwrap_or_default()).await?;
@@ -96,5 +102,7 @@ async fn failed_task(mode: Mode) -> anyhow::Result<()> {
     ensure!(job["tenants"]["broken"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{job}");
     // The server keeps serving.
     ensure!(s.get("/-/cds/saas-provisioning/tenant/ok1").await?.status == StatusCode::OK);
-    s.stop().await
+    s.stop().await?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
 }

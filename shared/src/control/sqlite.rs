@@ -34,8 +34,8 @@ pub const CONTROL_FILE: &str = "mtx-control.sqlite";
 /// How long a statement waits for another connection's write lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections in the pool: WAL allows concurrent readers; writers queue on the write lock.
-const MAX_CONNECTIONS: u32 = 4;
+/// Read-only connections: WAL lets them read while the writer writes.
+const MAX_READERS: u32 = 4;
 
 /// The schema, one entry per version: entry `n` takes `user_version` from `n` to `n + 1`.
 /// Append only; never edit an entry that has shipped.
@@ -119,7 +119,10 @@ macro_rules! tenant_columns {
 /// The control-plane store of the embedded mode.
 #[derive(Debug, Clone)]
 pub struct SqliteControlStore {
-    pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// Read-only connections.
+    reader: SqlitePool,
     path: PathBuf,
 }
 
@@ -143,15 +146,23 @@ impl SqliteControlStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+        let unavailable =
+            |e: sqlx::Error| ControlError::Unavailable(format!("cannot open {}: {e}", path.display()));
+        // SQLite has one writer at a time: a single writer connection queues writes in process
+        // (instead of many connections spinning on the busy timeout), and readers never wait
+        // behind writers for a pooled connection (WAL lets them read while a write runs).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| {
-                ControlError::Unavailable(format!("cannot open {}: {e}", path.display()))
-            })?;
-        migrate(&pool).await?;
-        Ok(Self { pool, path })
+            .map_err(unavailable)?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(MAX_READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(Self { writer, reader, path })
     }
 
     /// The control-plane file.
@@ -160,7 +171,7 @@ impl SqliteControlStore {
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ControlError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn insert_job_inner(
@@ -375,7 +386,7 @@ impl SqliteControlStore {
              ORDER BY job_id, tenant, id"
         ))
         .bind(codec::json_text(&json!(ids))?)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut by_job: HashMap<JobId, Vec<Task>> = HashMap::new();
         for row in &rows {
@@ -392,7 +403,7 @@ impl SqliteControlStore {
             " FROM jobs WHERE id = ?1"
         ))
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -409,7 +420,7 @@ impl SqliteControlStore {
             " FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
         ))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let jobs = rows
             .iter()
@@ -553,7 +564,7 @@ impl ControlStore for SqliteControlStore {
         .bind(hash.as_str())
         .bind(csn_json)
         .bind(ts_text(codec::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -562,7 +573,7 @@ impl ControlStore for SqliteControlStore {
     async fn get_model(&self, hash: &ModelHash) -> Result<Option<String>, ControlError> {
         sqlx::query_scalar("SELECT csn FROM model_versions WHERE hash = ?1")
             .bind(hash.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| codec::classify(e.into()))
     }
@@ -574,7 +585,7 @@ impl ControlStore for SqliteControlStore {
             " FROM tenants WHERE id = ?1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         row.as_ref().map(tenant_from_row).transpose()
@@ -586,7 +597,7 @@ impl ControlStore for SqliteControlStore {
             tenant_columns!(),
             " FROM tenants ORDER BY id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter().map(tenant_from_row).collect()
@@ -609,7 +620,7 @@ impl ControlStore for SqliteControlStore {
         sqlx::query("UPDATE tenants SET model = ?2 WHERE id = ?1")
             .bind(id.as_str())
             .bind(model.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -618,7 +629,7 @@ impl ControlStore for SqliteControlStore {
     async fn delete_tenant(&self, id: &TenantId) -> Result<bool, ControlError> {
         let deleted = sqlx::query("DELETE FROM tenants WHERE id = ?1")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| codec::classify(e.into()))?
             .rows_affected();
@@ -630,7 +641,7 @@ impl ControlStore for SqliteControlStore {
             "SELECT location->>'database' AS database, count(*) AS tenants \
              FROM tenants GROUP BY 1",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter()
@@ -668,7 +679,7 @@ impl ControlStore for SqliteControlStore {
             " FROM tasks WHERE id = ?1"
         ))
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         row.as_ref().map(task_from_row).transpose()
@@ -714,7 +725,7 @@ impl ControlStore for SqliteControlStore {
         .bind(error)
         .bind(ts_text(codec::now()))
         .bind(Status::Running.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -728,7 +739,7 @@ impl ControlStore for SqliteControlStore {
             unfinished_sql!(),
             " ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter().map(task_from_row).collect()
@@ -741,7 +752,7 @@ impl ControlStore for SqliteControlStore {
             unfinished_sql!()
         ))
         .bind(ts_text(codec::at_millis(before)))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?
         .rows_affected();
