@@ -842,3 +842,188 @@ fn type_changes_are_classified() {
         assert!(classify_type_change(from, to).is_err(), "{from} → {to}");
     }
 }
+
+// ---- PostgreSQL: the rendering applied to the real server ----
+
+mod postgres {
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::{AssertSqlSafe, PgPool, Row};
+
+    use super::*;
+
+    /// A connection to the test server and a fresh schema, dropped by [`Schema::drop`].
+    struct Schema {
+        pool: PgPool,
+        name: String,
+    }
+
+    impl Schema {
+        async fn new() -> Self {
+            let url = std::env::var("MTX_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .expect("test PostgreSQL reachable");
+            let name = format!("evolve_{}", uuid::Uuid::new_v4().simple());
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
+                .execute(&pool)
+                .await
+                .expect("schema created");
+            Self { pool, name }
+        }
+
+        async fn apply(&self, statements: &[String]) -> Result<(), sqlx::Error> {
+            let mut tx = self.pool.begin().await?;
+            for statement in statements {
+                sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+
+        /// Runs the compiler's unqualified DDL inside this schema (test only).
+        async fn apply_compiler_ddl(&self, model: &str) {
+            let mut tx = self.pool.begin().await.expect("tx");
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "SET LOCAL search_path TO \"{}\"; {}",
+                self.name,
+                compiler_ddl(model, Dialect::Postgres)
+            )))
+            .execute(&mut *tx)
+            .await
+            .expect("compiler DDL runs on PostgreSQL");
+            tx.commit().await.expect("commit");
+        }
+
+        /// (relation, column) → (type, nullable, default), plus view names.
+        async fn introspect(
+            &self,
+        ) -> (
+            BTreeMap<(String, String), (String, String, Option<String>)>,
+            Vec<String>,
+        ) {
+            let rows = sqlx::query(
+                "SELECT table_name::text, column_name::text, \
+                        data_type::text || coalesce('(' || character_maximum_length || ')', '') \
+                          || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', ''), \
+                        is_nullable::text, column_default::text \
+                 FROM information_schema.columns WHERE table_schema = $1",
+            )
+            .bind(&self.name)
+            .fetch_all(&self.pool)
+            .await
+            .expect("columns");
+            let columns = rows
+                .iter()
+                .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3), r.get(4))))
+                .collect();
+            let views = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.views WHERE table_schema = $1 ORDER BY 1",
+            )
+            .bind(&self.name)
+            .fetch_all(&self.pool)
+            .await
+            .expect("views");
+            (columns, views)
+        }
+
+        async fn drop(self) {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP SCHEMA \"{}\" CASCADE",
+                self.name
+            )))
+            .execute(&self.pool)
+            .await
+            .expect("schema dropped");
+        }
+    }
+
+    #[tokio::test]
+    async fn bookshop_upgrades_apply_on_postgres_like_the_compilers_ddl() {
+        let (v1, v2, v3) = (
+            load("bookshop/v1"),
+            load("bookshop/v2"),
+            load("bookshop/v3"),
+        );
+        let ours = Schema::new().await;
+        let schema = Some(ours.name.as_str());
+        ours.apply(&create_statements(&v1, Dialect::Postgres, schema))
+            .await
+            .expect("v1 deploys");
+        ours.apply(&[format!(
+            "INSERT INTO \"{}\".my_bookshop_books (id, title, stock) VALUES ('b1', 'Wuthering Heights', 12)",
+            ours.name
+        )])
+        .await
+        .expect("row");
+
+        let allow = DiffOptions {
+            allow_destructive: true,
+        };
+        for (from, to, name) in [(&v1, &v2, "bookshop/v2"), (&v2, &v3, "bookshop/v3")] {
+            let plan = diff_with(Some(from), to, allow);
+            ours.apply(&plan_statements(&plan, Dialect::Postgres, schema))
+                .await
+                .unwrap_or_else(|e| panic!("plan to {name} applies: {e}"));
+            let reference = Schema::new().await;
+            reference.apply_compiler_ddl(name).await;
+            let (expected, actual) = (reference.introspect().await, ours.introspect().await);
+            reference.drop().await;
+            assert_eq!(actual, expected, "{name}");
+        }
+        let title: String = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT title FROM \"{}\".catalogservice_books",
+            ours.name
+        )))
+        .fetch_one(&ours.pool)
+        .await
+        .expect("row kept, readable through the view");
+        ours.drop().await;
+        assert_eq!(title, "Wuthering Heights");
+    }
+
+    #[tokio::test]
+    async fn each_change_kind_applies_on_postgres() {
+        let base = model(base_table());
+        for (case, target, _, _) in cases() {
+            let ours = Schema::new().await;
+            let schema = Some(ours.name.as_str());
+            ours.apply(&create_statements(&base, Dialect::Postgres, schema))
+                .await
+                .expect("base deploys");
+            ours.apply(&[format!(
+                "INSERT INTO \"{}\".my_things (id, title, count, price) VALUES (1, 'one', 1, 1.5)",
+                ours.name
+            )])
+            .await
+            .expect("row");
+            let plan = diff_with(
+                Some(&base),
+                &target,
+                DiffOptions {
+                    allow_destructive: true,
+                },
+            );
+            let applied = ours
+                .apply(&plan_statements(&plan, Dialect::Postgres, schema))
+                .await;
+            let fresh = Schema::new().await;
+            fresh
+                .apply(&create_statements(
+                    &target,
+                    Dialect::Postgres,
+                    Some(&fresh.name),
+                ))
+                .await
+                .expect("target deploys");
+            let (expected, actual) = (fresh.introspect().await, ours.introspect().await);
+            fresh.drop().await;
+            ours.drop().await;
+            applied.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(actual, expected, "{case}");
+        }
+    }
+}
