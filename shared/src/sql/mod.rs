@@ -14,7 +14,7 @@
 
 mod plan;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use plan::plan_statements;
 
