@@ -36,10 +36,14 @@ impl AppState {
                     .get("host")
                     .and_then(|h| h.to_str().ok())
                     .filter(|h| {
-                        h.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+                        h.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                        })
                     })
-                    .map_or_else(|| format!("localhost:{}", self.system.config.port), str::to_owned);
+                    .map_or_else(
+                        || format!("localhost:{}", self.system.config.port),
+                        str::to_owned,
+                    );
                 format!("http://{host}")
             }
         };
@@ -47,7 +51,11 @@ impl AppState {
     }
 
     /// `Location` and `x-job-id` for a job.
-    pub fn job_headers(&self, headers: &HeaderMap, job: &JobId) -> Vec<(&'static str, HeaderValue)> {
+    pub fn job_headers(
+        &self,
+        headers: &HeaderMap,
+        job: &JobId,
+    ) -> Vec<(&'static str, HeaderValue)> {
         let mut out = Vec::new();
         if let Ok(v) = HeaderValue::from_str(&self.job_location(headers, job)) {
             out.push(("location", v));
@@ -70,7 +78,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state)
 }
 
@@ -102,7 +112,10 @@ pub async fn serve(
     // the embedded mode, or when Redis lost its data.
     match system.jobs.reconcile().await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(tasks = n, "re-enqueued unfinished tasks from the control plane"),
+        Ok(n) => tracing::info!(
+            tasks = n,
+            "re-enqueued unfinished tasks from the control plane"
+        ),
         Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
     }
     let runner_stop = CancellationToken::new();

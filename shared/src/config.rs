@@ -86,11 +86,18 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
 
 /// Where tenants' data lives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub enum StorageConfig {
     /// One SQLite file per tenant under `data_dir` (`<stem>-<tenant>.sqlite`); the control plane in
     /// `mtx-control.sqlite` beside them.
-    Embedded { data_dir: PathBuf, file_stem: String },
+    Embedded {
+        data_dir: PathBuf,
+        file_stem: String,
+    },
     /// PostgreSQL; the first database also holds the control plane (schema `mtx`).
     Postgres { databases: Vec<DatabaseConfig> },
 }
@@ -295,7 +302,8 @@ impl Builder {
             )?;
         }
         if let Some(deps) = saas.and_then(|s| s.get("dependencies")) {
-            let key = format!("{file}: cds.requires[\"cds.xt.SaasProvisioningService\"].dependencies");
+            let key =
+                format!("{file}: cds.requires[\"cds.xt.SaasProvisioningService\"].dependencies");
             self.dependencies = string_list(deps, &key)?;
         }
         Ok(())
@@ -306,14 +314,30 @@ impl Builder {
             return Err(bad("MTX_CONFIG", "the config file must hold a JSON object"));
         };
         const KNOWN: &[&str] = &[
-            "host", "port", "publicUrl", "dataDir", "fileStem", "databases", "databaseUrl",
-            "redisUrl", "redisPrefix", "model", "jobs", "pgTimeouts", "auth", "bodyLimit",
-            "dependencies", "workerSlots",
+            "host",
+            "port",
+            "publicUrl",
+            "dataDir",
+            "fileStem",
+            "databases",
+            "databaseUrl",
+            "redisUrl",
+            "redisPrefix",
+            "model",
+            "jobs",
+            "pgTimeouts",
+            "auth",
+            "bodyLimit",
+            "dependencies",
+            "workerSlots",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(bad(
                 unknown,
-                format!("unknown key in the config file (known: {})", KNOWN.join(", ")),
+                format!(
+                    "unknown key in the config file (known: {})",
+                    KNOWN.join(", ")
+                ),
             ));
         }
         if let Some(x) = obj.get("host") {
@@ -405,16 +429,20 @@ impl Builder {
                 "workerSize" => self.jobs.worker_size = positive_u32(number(v, &key)?, &key)?,
                 "clusterSize" => self.jobs.cluster_size = positive_u32(number(v, &key)?, &key)?,
                 "queueSize" => self.jobs.queue_size = positive(number(v, &key)?, &key)? as usize,
-                "leaseMs" => self.jobs.lease = Duration::from_millis(positive(number(v, &key)?, &key)?),
+                "leaseMs" => {
+                    self.jobs.lease = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                }
                 "maxAttempts" => self.jobs.max_attempts = positive_u32(number(v, &key)?, &key)?,
                 "taskTimeoutMs" => {
-                    self.jobs.task_timeout = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                    self.jobs.task_timeout =
+                        Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 "cleanupAgeMs" | "cleanupAge" => {
                     self.jobs.cleanup_age = Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 "syncTimeoutMs" => {
-                    self.jobs.sync_timeout = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                    self.jobs.sync_timeout =
+                        Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 // cds-mtxs keys without a meaning here (our queue is durable and leases replace
                 // heartbeats); accepted so a CAP project's configuration loads unchanged.
@@ -451,7 +479,10 @@ impl Builder {
                 .filter(|p| !p.trim().is_empty())
                 .map(|pair| {
                     let (id, url) = pair.trim().split_once('=').ok_or_else(|| {
-                        bad("MTX_DATABASES", format!("'{pair}' is not of the form id=url"))
+                        bad(
+                            "MTX_DATABASES",
+                            format!("'{pair}' is not of the form id=url"),
+                        )
                     })?;
                     database(id.trim(), url.trim(), "MTX_DATABASES")
                 })
@@ -600,7 +631,10 @@ fn file_stem(v: &str, key: &str) -> Result<String, ConfigError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(bad(key, "must be a non-empty file name stem of [A-Za-z0-9_-]"));
+        return Err(bad(
+            key,
+            "must be a non-empty file name stem of [A-Za-z0-9_-]",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -637,8 +671,12 @@ fn unique_ids(dbs: &[DatabaseConfig], key: &str) -> Result<(), ConfigError> {
 }
 
 fn redis_url(v: &str, key: &str) -> Result<Secret, ConfigError> {
-    if !(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("redis+unix://")) {
-        return Err(bad(key, "must be a redis://, rediss:// or redis+unix:// URL"));
+    if !(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("redis+unix://"))
+    {
+        return Err(bad(
+            key,
+            "must be a redis://, rediss:// or redis+unix:// URL",
+        ));
     }
     Ok(Secret::new(v))
 }
@@ -658,7 +696,10 @@ fn redis_prefix(v: &str, key: &str) -> Result<String, ConfigError> {
 fn auth(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
     match v {
         "dummy" => Ok(AuthMode::Dummy),
-        other => Err(bad(key, format!("unknown auth mode '{other}' (supported: dummy)"))),
+        other => Err(bad(
+            key,
+            format!("unknown auth mode '{other}' (supported: dummy)"),
+        )),
     }
 }
 
@@ -684,7 +725,10 @@ mod tests {
                 file_stem: "db".into()
             }
         );
-        assert_eq!((c.jobs.worker_size, c.jobs.cluster_size, c.jobs.queue_size), (4, 3, 100));
+        assert_eq!(
+            (c.jobs.worker_size, c.jobs.cluster_size, c.jobs.queue_size),
+            (4, 3, 100)
+        );
         assert_eq!(c.model, ModelSource::Builtin);
         assert_eq!(c.auth, AuthMode::Dummy);
     }

@@ -42,12 +42,14 @@ impl DeployError {
     /// change, unknown tenant).
     pub fn is_retryable(&self) -> bool {
         match self {
-            DeployError::Store(e) => matches!(
-                e,
-                TenantStoreError::Unavailable { .. }
-                    | TenantStoreError::VersionConflict { .. }
-                    | TenantStoreError::Io(_)
-            ) || matches!(e, TenantStoreError::Sql(s) if is_transient(s)),
+            DeployError::Store(e) => {
+                matches!(
+                    e,
+                    TenantStoreError::Unavailable { .. }
+                        | TenantStoreError::VersionConflict { .. }
+                        | TenantStoreError::Io(_)
+                ) || matches!(e, TenantStoreError::Sql(s) if is_transient(s))
+            }
             DeployError::Control(ControlError::Unavailable(_)) => true,
             DeployError::Control(ControlError::Sql(s)) => is_transient(s),
             DeployError::Version(VersionError::Control(ControlError::Unavailable(_))) => true,
@@ -59,7 +61,10 @@ impl DeployError {
 fn is_transient(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
     )
 }
 
@@ -92,7 +97,8 @@ impl UpgradeOptions {
 }
 
 /// Plans by (deployed version, target version): computed once, rendered per tenant.
-type PlanCache = Mutex<HashMap<(ModelHash, ModelHash), Arc<evolve::Plan>>>;
+type PlanKey = (ModelHash, ModelHash, bool);
+type PlanCache = Mutex<HashMap<PlanKey, Arc<evolve::Plan>>>;
 
 /// Runs tenant operations.
 #[derive(Debug, Clone)]
@@ -122,7 +128,10 @@ impl Deployer {
         match task.op {
             Op::Subscribe => self.subscribe(task).await,
             Op::Upgrade => self.upgrade(task).await,
-            Op::Unsubscribe => self.unsubscribe(task).await.map(|()| Deployed::Applied { statements: 0 }),
+            Op::Unsubscribe => self
+                .unsubscribe(task)
+                .await
+                .map(|()| Deployed::Applied { statements: 0 }),
         }
     }
 
@@ -166,9 +175,8 @@ impl Deployer {
         if tenant.model.as_ref() == Some(&target.hash) {
             return Ok(Deployed::AlreadyCurrent);
         }
-        let options = UpgradeOptions::from_args(
-            task.args.get("options").unwrap_or(&serde_json::Value::Null),
-        );
+        let options =
+            UpgradeOptions::from_args(task.args.get("options").unwrap_or(&serde_json::Value::Null));
         let deployed = self
             .deploy(&task.tenant, &tenant.location, &target, options)
             .await?;
@@ -233,9 +241,11 @@ impl Deployer {
         let Some(deployed) = deployed else {
             return Ok(sql::create_statements(&target.persistence, dialect, schema));
         };
-        let plan = self.plan(deployed, target).await?;
-        if !plan.destructive.is_empty() && !options.allow_destructive {
-            return Err(DeployError::Destructive(plan.destructive.clone()));
+        let plan = self.plan(deployed, target, options).await?;
+        if plan.is_refused() {
+            return Err(DeployError::Destructive(
+                plan.destructive.iter().map(ToString::to_string).collect(),
+            ));
         }
         Ok(sql::plan_statements(&plan, dialect, schema))
     }
@@ -245,18 +255,29 @@ impl Deployer {
         &self,
         deployed: &ModelHash,
         target: &ModelVersion,
+        options: UpgradeOptions,
     ) -> Result<Arc<evolve::Plan>, DeployError> {
-        let key = (deployed.clone(), target.hash.clone());
+        let key = (
+            deployed.clone(),
+            target.hash.clone(),
+            options.allow_destructive,
+        );
         if let Some(plan) = self.lock_plans().get(&key) {
             return Ok(plan.clone());
         }
         let from = self.versions.get(deployed).await?;
-        let plan = Arc::new(evolve::diff(Some(&from.persistence), &target.persistence));
+        let plan = Arc::new(evolve::diff_with(
+            Some(&from.persistence),
+            &target.persistence,
+            evolve::DiffOptions {
+                allow_destructive: options.allow_destructive,
+            },
+        ));
         self.lock_plans().insert(key, plan.clone());
         Ok(plan)
     }
 
-    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<(ModelHash, ModelHash), Arc<evolve::Plan>>> {
+    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<PlanKey, Arc<evolve::Plan>>> {
         // Poisoning only means another thread panicked while inserting; the map is still whole.
         self.plans.lock().unwrap_or_else(|p| p.into_inner())
     }

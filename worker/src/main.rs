@@ -17,9 +17,11 @@ fn preflight(config: &Config) -> Result<(), String> {
     if config.distributed() {
         Ok(())
     } else {
-        Err("configuration: MTX_REDIS_URL: not set. Workers take tasks from the Redis queue; \
+        Err(
+            "configuration: MTX_REDIS_URL: not set. Workers take tasks from the Redis queue; \
              without it (the embedded mode) mtx-api runs tasks itself."
-            .into())
+                .into(),
+        )
     }
 }
 

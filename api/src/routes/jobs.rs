@@ -32,7 +32,9 @@ async fn call(
     let call = Call::parse(&segment)?;
     let name = call.name.as_str();
     if !matches!(name, "pollJob" | "pollTask" | "Jobs") {
-        return Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}")));
+        return Err(ApiError::NotFound(format!(
+            "No such resource: {BASE}/{segment}"
+        )));
     }
     if method != Method::GET {
         return Err(ApiError::MethodNotAllowed(format!(
@@ -41,14 +43,18 @@ async fn call(
     }
     match name {
         "pollJob" => {
-            let raw = call.arg("ID", &query).ok_or_else(|| ApiError::mandatory("ID"))?;
+            let raw = call
+                .arg("ID", &query)
+                .ok_or_else(|| ApiError::mandatory("ID"))?;
             let not_found = || ApiError::NotFound(format!("No job found for ID {raw}"));
             let id = JobId::parse(&raw).map_err(|_| not_found())?;
             let job = state.jobs().job(&id).await?.ok_or_else(not_found)?;
             Ok(axum::Json(wire::polled_job(&job)).into_response())
         }
         "pollTask" => {
-            let raw = call.arg("ID", &query).ok_or_else(|| ApiError::mandatory("ID"))?;
+            let raw = call
+                .arg("ID", &query)
+                .ok_or_else(|| ApiError::mandatory("ID"))?;
             let not_found = || ApiError::NotFound(format!("No task found for ID {raw}"));
             let id = TaskId::parse(&raw).map_err(|_| not_found())?;
             let task = state.jobs().task(&id).await?.ok_or_else(not_found)?;
@@ -71,8 +77,15 @@ async fn call(
     }
 }
 
-async fn read_job(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    let raw = raw.trim_start_matches("(ID=").trim_end_matches(')').trim_matches('\'').to_owned();
+async fn read_job(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let raw = raw
+        .trim_start_matches("(ID=")
+        .trim_end_matches(')')
+        .trim_matches('\'')
+        .to_owned();
     let not_found = || ApiError::NotFound(format!("No job found for ID {raw}"));
     let id = JobId::parse(&raw).map_err(|_| not_found())?;
     let job = state.jobs().job(&id).await?.ok_or_else(not_found)?;

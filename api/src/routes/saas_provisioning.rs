@@ -113,7 +113,10 @@ async fn run_subscribe(
             .ok_or_else(|| ApiError::mandatory("subscribedTenantId"))?,
     };
     let tenant = tenant_id(&raw_id)?;
-    payload.insert("subscribedTenantId".into(), Value::String(tenant.to_string()));
+    payload.insert(
+        "subscribedTenantId".into(),
+        Value::String(tenant.to_string()),
+    );
     let database = payload
         .remove("database")
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -161,7 +164,9 @@ async fn unsubscribe(
         return Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response());
     }
     match wait(&state, &job).await? {
-        Some(done) if done.job.status == Status::Finished => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(done) if done.job.status == Status::Finished => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Some(done) => Err(failed(&state, &headers, &done, false)),
         None => Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response()),
     }
@@ -190,25 +195,33 @@ async fn call(
         ("dependencies" | "upgrade", _) => Err(ApiError::MethodNotAllowed(format!(
             "{} must be called by {}",
             call.name,
-            if call.name == "upgrade" { "POST" } else { "GET" }
+            if call.name == "upgrade" {
+                "POST"
+            } else {
+                "GET"
+            }
         ))),
-        _ => Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}"))),
+        _ => Err(ApiError::NotFound(format!(
+            "No such resource: {BASE}/{segment}"
+        ))),
     }
 }
 
 /// Parses `{"tenants": […], "options": {…}}`; `["*"]` (or any `*`) means every tenant.
-pub(crate) fn upgrade_request(
-    body: Option<Value>,
-) -> Result<(TenantSelection, Value), ApiError> {
+pub(crate) fn upgrade_request(body: Option<Value>) -> Result<(TenantSelection, Value), ApiError> {
     let body = body.unwrap_or_else(|| Value::Object(Map::new()));
     let Value::Object(body) = body else {
-        return Err(ApiError::BadRequest("The request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "The request body must be a JSON object".into(),
+        ));
     };
     let options = match body.get("options") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(o @ Value::Object(_)) => o.clone(),
         Some(_) => {
-            return Err(ApiError::BadRequest("Field 'options' must be an object".into()));
+            return Err(ApiError::BadRequest(
+                "Field 'options' must be an object".into(),
+            ));
         }
     };
     let tenants = match body.get("tenants") {
@@ -244,7 +257,11 @@ pub(crate) fn upgrade_request(
     Ok((selection, options))
 }
 
-async fn upgrade(state: AppState, headers: HeaderMap, body: JsonBody) -> Result<Response, ApiError> {
+async fn upgrade(
+    state: AppState,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
     let (selection, options) = upgrade_request(body.0)?;
     if selection == TenantSelection::Only(Vec::new()) {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -256,15 +273,20 @@ async fn upgrade(state: AppState, headers: HeaderMap, body: JsonBody) -> Result<
         return Ok(accepted_with_body(&state, &headers, &job));
     }
     match wait(&state, &job).await? {
-        Some(done) if done.job.status == Status::Finished => {
-            Ok((StatusCode::NO_CONTENT, job_header_map(&state, &headers, &job)).into_response())
-        }
+        Some(done) if done.job.status == Status::Finished => Ok((
+            StatusCode::NO_CONTENT,
+            job_header_map(&state, &headers, &job),
+        )
+            .into_response()),
         Some(done) => Err(failed(&state, &headers, &done, true)),
         None => Ok(accepted_with_body(&state, &headers, &job)),
     }
 }
 
-pub(crate) async fn wait(state: &AppState, job: &JobWithTasks) -> Result<Option<JobWithTasks>, ApiError> {
+pub(crate) async fn wait(
+    state: &AppState,
+    job: &JobWithTasks,
+) -> Result<Option<JobWithTasks>, ApiError> {
     Ok(state
         .jobs()
         .wait(&job.job.id, state.system.config.jobs.sync_timeout)

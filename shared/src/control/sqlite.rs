@@ -146,8 +146,9 @@ impl SqliteControlStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let unavailable =
-            |e: sqlx::Error| ControlError::Unavailable(format!("cannot open {}: {e}", path.display()));
+        let unavailable = |e: sqlx::Error| {
+            ControlError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        };
         // SQLite has one writer at a time: a single writer connection queues writes in process
         // (instead of many connections spinning on the busy timeout), and readers never wait
         // behind writers for a pooled connection (WAL lets them read while a write runs).
@@ -162,7 +163,11 @@ impl SqliteControlStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(Self { writer, reader, path })
+        Ok(Self {
+            writer,
+            reader,
+            path,
+        })
     }
 
     /// The control-plane file.

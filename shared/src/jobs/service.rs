@@ -45,7 +45,10 @@ fn not_found_message(tenants: &[TenantId]) -> String {
         [one] => format!("Tenant {one} not found"),
         many => format!(
             "Tenants not found: {}",
-            many.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(TenantId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -92,8 +95,13 @@ impl JobService {
             (None, None) => self.least_loaded_database().await?,
         };
         let args = serde_json::json!({ "data": metadata });
-        self.enqueue(Op::Subscribe, args, vec![(tenant, database)], Some(&model.hash))
-            .await
+        self.enqueue(
+            Op::Subscribe,
+            args,
+            vec![(tenant, database)],
+            Some(&model.hash),
+        )
+        .await
     }
 
     /// Unsubscribes a tenant: removes its storage and its control-plane row. Unknown tenants
@@ -103,8 +111,13 @@ impl JobService {
             Some(record) => record.location.database().clone(),
             None => self.default_database()?,
         };
-        self.enqueue(Op::Unsubscribe, serde_json::json!({}), vec![(tenant, database)], None)
-            .await
+        self.enqueue(
+            Op::Unsubscribe,
+            serde_json::json!({}),
+            vec![(tenant, database)],
+            None,
+        )
+        .await
     }
 
     /// Upgrades the selected tenants to the current model. `None` when the selection is empty
@@ -230,7 +243,11 @@ impl JobService {
     }
 
     /// Waits until the job ends or `timeout` passes; `None` on timeout.
-    pub async fn wait(&self, id: &JobId, timeout: Duration) -> Result<Option<JobWithTasks>, JobError> {
+    pub async fn wait(
+        &self,
+        id: &JobId,
+        timeout: Duration,
+    ) -> Result<Option<JobWithTasks>, JobError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pause = Duration::from_millis(5);
         loop {
