@@ -5,8 +5,8 @@
 //! SQLite's write lock up front: that makes the queue-size check atomic with the insert and
 //! serializes task completions, also against another process opening the same file, and it
 //! avoids the lock-upgrade deadlock a deferred transaction can run into. WAL mode lets readers go
-//! on meanwhile. The schema is created and upgraded in code ([`MIGRATIONS`], numbered by SQLite's
-//! `user_version`).
+//! on meanwhile. The schema is created and upgraded in code: a list of migrations, numbered by
+//! SQLite's `user_version`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
