@@ -1,1 +1,375 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: a real `mtx-api` server on port 0, in the embedded
+//! mode (SQLite in a temporary directory) or on PostgreSQL (a fresh database per server), and
+//! direct access to tenant storage for assertions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mtx_shared::config::Config;
+use mtx_shared::system::System;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// The two ways to run the sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn test_database_url() -> String {
+    std::env::var("MTX_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The Redis tests use.
+pub fn test_redis_url() -> String {
+    std::env::var("MTX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{database}?{q}"),
+        None => format!("{prefix}/{database}"),
+    }
+}
+
+/// A fresh PostgreSQL database, dropped by [`ScratchDatabase::drop_now`].
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("mtx_e2e_{}", uuid::Uuid::new_v4().simple());
+        let admin = test_database_url();
+        let mut conn = admin_connection().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await?;
+        Ok(Self {
+            url: with_database(&admin, &name),
+            name,
+        })
+    }
+
+    pub async fn drop_now(&self) -> anyhow::Result<()> {
+        let mut conn = admin_connection().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn admin_connection() -> anyhow::Result<sqlx::PgConnection> {
+    use sqlx::Connection as _;
+    let url = test_database_url();
+    sqlx::PgConnection::connect(&url)
+        .await
+        .with_context(|| format!("connecting to the test PostgreSQL server at {url}"))
+}
+
+/// The repository's model fixtures.
+pub fn model_dir(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("bookshop")
+        .join(version)
+}
+
+/// A running sidecar.
+#[derive(Debug)]
+pub struct TestServer {
+    pub mode: Mode,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub system: Arc<System>,
+    pub data_dir: PathBuf,
+    pub database: Option<ScratchDatabase>,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The cds error envelope's message.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl TestServer {
+    /// Starts a server in `mode` with extra environment settings (`MTX_*` as the binary reads
+    /// them).
+    pub async fn start(mode: Mode, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        mtx_shared::lifecycle::init_tracing();
+        let data_dir = std::env::temp_dir().join(format!("mtx-e2e-{}", uuid::Uuid::new_v4().simple()));
+        let mut env = BTreeMap::new();
+        env.insert("MTX_DATA_DIR".to_owned(), data_dir.display().to_string());
+        let database = match mode {
+            Mode::Embedded => None,
+            Mode::Postgres => {
+                let db = ScratchDatabase::create().await?;
+                env.insert("MTX_DATABASE_URL".to_owned(), db.url.clone());
+                Some(db)
+            }
+        };
+        for (k, v) in extra_env {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = Config::load(&env)?;
+        let system = Arc::new(System::build(config).await?);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(mtx_api::serve(listener, system.clone(), shutdown.clone()));
+        Ok(Self {
+            mode,
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            system,
+            data_dir,
+            database,
+            shutdown,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the server and removes its data (directory, database).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await??;
+        }
+        if let Some(db) = &self.database {
+            db.drop_now().await?;
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        Ok(())
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let res = req.send().await?;
+        Ok(Reply {
+            status: res.status(),
+            headers: res.headers().clone(),
+            text: res.text().await?,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Reply> {
+        self.request(Method::GET, path, &[], None).await
+    }
+
+    /// Subscribes synchronously and asserts success.
+    pub async fn subscribe(&self, tenant: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({"subscribedTenantId": tenant, "subscribedSubdomain": format!("{tenant}-sub")});
+        let r = self
+            .request(
+                Method::PUT,
+                &format!("/-/cds/saas-provisioning/tenant/{tenant}"),
+                &[],
+                Some(&body.to_string()),
+            )
+            .await?;
+        anyhow::ensure!(r.status == StatusCode::OK, "subscribe {tenant}: {} {}", r.status, r.text);
+        Ok(())
+    }
+
+    /// Polls a job until it ends; returns the last pollJob body.
+    pub async fn wait_job(&self, job_id: &str) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let r = self.get(&format!("/-/cds/jobs/pollJob(ID='{job_id}')")).await?;
+            anyhow::ensure!(r.status == StatusCode::OK, "pollJob: {} {}", r.status, r.text);
+            let body = r.json();
+            let status = body["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(status.as_str(), "QUEUED" | "RUNNING") {
+                return Ok(body);
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "job {job_id} did not end: {body}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The tables and views in a tenant's storage (names as the database reports them).
+    pub async fn tenant_objects(&self, tenant: &str) -> anyhow::Result<Vec<String>> {
+        let record = self
+            .system
+            .control
+            .get_tenant(&mtx_shared::tenant::TenantId::parse(tenant)?)
+            .await?;
+        match self.mode {
+            Mode::Embedded => {
+                let path = self.data_dir.join(format!("db-{tenant}.sqlite"));
+                if !path.exists() {
+                    return Ok(Vec::new());
+                }
+                let pool = sqlite_pool(&path).await?;
+                let names: Vec<(String,)> = sqlx::query_as(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table','view') ORDER BY name",
+                )
+                .fetch_all(&pool)
+                .await?;
+                pool.close().await;
+                Ok(names.into_iter().map(|(n,)| n).collect())
+            }
+            Mode::Postgres => {
+                let Some(db) = &self.database else { return Ok(Vec::new()) };
+                let schema = match record.map(|r| r.location) {
+                    Some(mtx_shared::tenant::StorageLocation::Postgres { schema, .. }) => schema,
+                    _ => mtx_shared::tenant::schema_name_for(&mtx_shared::tenant::TenantId::parse(tenant)?),
+                };
+                let pool = sqlx::PgPool::connect(&db.url).await?;
+                let names: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+                )
+                .bind(&schema)
+                .fetch_all(&pool)
+                .await?;
+                pool.close().await;
+                Ok(names.into_iter().map(|(n,)| n).collect())
+            }
+        }
+    }
+
+    /// Runs SQL against a tenant's storage (statements use unqualified names; on PostgreSQL the
+    /// tenant's schema is put on the search path of this test connection only).
+    pub async fn tenant_sql(&self, tenant: &str, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+        let id = mtx_shared::tenant::TenantId::parse(tenant)?;
+        match self.mode {
+            Mode::Embedded => {
+                let pool = sqlite_pool(&self.data_dir.join(format!("db-{tenant}.sqlite"))).await?;
+                let rows = run_rows_sqlite(&pool, sql).await;
+                pool.close().await;
+                rows
+            }
+            Mode::Postgres => {
+                let Some(db) = &self.database else { anyhow::bail!("no database") };
+                let schema = match self.system.control.get_tenant(&id).await?.map(|r| r.location) {
+                    Some(mtx_shared::tenant::StorageLocation::Postgres { schema, .. }) => schema,
+                    _ => mtx_shared::tenant::schema_name_for(&id),
+                };
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(move |conn, _| {
+                        let schema = schema.clone();
+                        Box::pin(async move {
+                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
+                                .execute(conn)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect(&db.url)
+                    .await?;
+                let rows = run_rows_pg(&pool, sql).await;
+                pool.close().await;
+                rows
+            }
+        }
+    }
+}
+
+async fn sqlite_pool(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false);
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
+async fn run_rows_sqlite(pool: &sqlx::SqlitePool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (0..row.columns().len())
+                .map(|i| {
+                    row.try_get::<i64, _>(i)
+                        .map(Value::from)
+                        .or_else(|_| row.try_get::<String, _>(i).map(Value::from))
+                        .unwrap_or(Value::Null)
+                })
+                .collect()
+        })
+        .collect())
+}
+
+async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (0..row.columns().len())
+                .map(|i| {
+                    row.try_get::<i64, _>(i)
+                        .map(Value::from)
+                        .or_else(|_| row.try_get::<i32, _>(i).map(Value::from))
+                        .or_else(|_| row.try_get::<String, _>(i).map(Value::from))
+                        .unwrap_or(Value::Null)
+                })
+                .collect()
+        })
+        .collect())
+}

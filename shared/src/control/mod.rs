@@ -5,6 +5,8 @@
 //! the first database, migrations in `migrations/`) and [`sqlite::SqliteControlStore`]
 //! (`mtx-control.sqlite` in the embedded data directory). Each owns all of its SQL.
 
+mod codec;
+pub mod metadata;
 pub mod postgres;
 pub mod sqlite;
 

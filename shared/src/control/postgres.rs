@@ -1,1 +1,717 @@
-//! (being written)
+//! The control plane on PostgreSQL: schema `mtx` (migrations in `migrations/`), shared by every
+//! API and worker process.
+//!
+//! Cross-process guarantees come from the database itself: the queue-size check and the job
+//! insert run under one transaction-scoped advisory lock, and everything that may end a job locks
+//! the job row first (`SELECT … FOR UPDATE`), always before any of its task rows, so concurrent
+//! completions serialize per job and cannot deadlock.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::codec::{self, unfinished_sql};
+use super::{ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
+use crate::model::ModelHash;
+use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+
+/// The advisory lock that serializes `insert_job` across processes, so that counting unfinished
+/// jobs and inserting a new one is atomic. Any fixed value works as long as nothing else in the
+/// database uses it; this is "mtx.jobs" in ASCII.
+const INSERT_JOB_LOCK: i64 = 0x6d74_782e_6a6f_6273;
+
+/// The columns of a task, in the order [`task_from_row`] reads them.
+macro_rules! task_columns {
+    () => {
+        "id, job_id, tenant, op, args::text AS args, status, error, database_id, model, attempt, \
+         worker, created_at, modified_at, started_at, finished_at"
+    };
+}
+
+/// The columns of a job, in the order [`job_from_row`] reads them.
+macro_rules! job_columns {
+    () => {
+        "id, op, args::text AS args, status, error, created_at, modified_at"
+    };
+}
+
+/// The columns of a tenant, in the order [`tenant_from_row`] reads them.
+macro_rules! tenant_columns {
+    () => {
+        "id, metadata::text AS metadata, location::text AS location, model, created_at, modified_at"
+    };
+}
+
+/// The control-plane store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresControlStore {
+    pool: PgPool,
+}
+
+impl PostgresControlStore {
+    /// Connects to `url` with a pool of at most `max_connections` and brings schema `mtx` up to
+    /// date. Safe to call from several processes at once: the migrator holds an advisory lock
+    /// while it runs.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ControlError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await
+            .map_err(|e| codec::classify(e.into()))?;
+        Self::migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool and brings schema `mtx` up to date.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, ControlError> {
+        Self::migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for callers that share it (health checks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn migrate(pool: &PgPool) -> Result<(), ControlError> {
+        let mut migrator = sqlx::migrate!("../migrations");
+        // Keep the migrator's bookkeeping inside `mtx` too, so the control plane owns exactly one
+        // schema of the database it shares with tenant schemas.
+        migrator.create_schema("mtx");
+        migrator.dangerous_set_table_name("mtx._sqlx_migrations");
+        migrator.run(pool).await?;
+        Ok(())
+    }
+
+    async fn insert_job_inner(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+    ) -> Result<(), ControlError> {
+        if let Some(stray) = tasks.iter().find(|t| t.job_id != job.id) {
+            return Err(ControlError::Corrupt(format!(
+                "task {} belongs to job {}, not to job {}",
+                stray.id, stray.job_id, job.id
+            )));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INSERT_JOB_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let unfinished: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM mtx.jobs WHERE status IN ",
+            unfinished_sql!()
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(unfinished).unwrap_or(usize::MAX) >= queue_limit {
+            // Dropping the transaction rolls it back and releases the lock.
+            return Err(ControlError::QueueFull);
+        }
+        sqlx::query(
+            "INSERT INTO mtx.jobs (id, op, args, status, error, created_at, modified_at) \
+             VALUES ($1, $2, $3::json, $4, $5, $6, $7)",
+        )
+        .bind(job.id.0)
+        .bind(job.op.as_str())
+        .bind(codec::json_text(&job.args)?)
+        .bind(job.status.as_str())
+        .bind(job.error.as_deref())
+        .bind(codec::at_millis(job.created_at))
+        .bind(codec::at_millis(job.modified_at))
+        .execute(&mut *tx)
+        .await?;
+        if !tasks.is_empty() {
+            TaskColumns::of(tasks)?
+                .insert(job.id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_tenant_inner(
+        &self,
+        id: &TenantId,
+        body: &serde_json::Value,
+        location: &StorageLocation,
+    ) -> Result<TenantRecord, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        let now = codec::now();
+        // Insert first: it either creates the tenant, or (ON CONFLICT) waits for any concurrent
+        // insert to commit, so the row is there to lock and merge into below.
+        let created = sqlx::query(concat!(
+            "INSERT INTO mtx.tenants (id, metadata, location, model, created_at, modified_at) \
+             VALUES ($1, $2::json, $3::json, NULL, $4, $4) \
+             ON CONFLICT (id) DO NOTHING RETURNING ",
+            tenant_columns!()
+        ))
+        .bind(id.as_str())
+        .bind(codec::json_text(&metadata::merged(None, body))?)
+        .bind(codec::location_text(location)?)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = match created {
+            Some(row) => row,
+            None => {
+                let stored: String = sqlx::query_scalar(
+                    "SELECT metadata::text FROM mtx.tenants WHERE id = $1 FOR UPDATE",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    ControlError::Unavailable(format!(
+                        "tenant {id} was deleted while it was being updated; try again"
+                    ))
+                })?;
+                let stored = codec::json("metadata", &stored)?;
+                let merged = metadata::merged(Some(&stored), body);
+                sqlx::query(concat!(
+                    "UPDATE mtx.tenants SET metadata = $2::json, modified_at = $3 WHERE id = $1 \
+                     RETURNING ",
+                    tenant_columns!()
+                ))
+                .bind(id.as_str())
+                .bind(codec::json_text(&merged)?)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        tenant_from_row(&row)
+    }
+
+    /// Locks the job that owns task `id` (see the module doc for the lock order) and returns its
+    /// id, or `None` if the task is unknown.
+    async fn lock_job_of_task(
+        tx: &mut Transaction<'static, Postgres>,
+        id: &TaskId,
+    ) -> Result<Option<Uuid>, ControlError> {
+        let job: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM mtx.tasks WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(job) = job {
+            sqlx::query("SELECT 1 FROM mtx.jobs WHERE id = $1 FOR UPDATE")
+                .bind(job)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(job)
+    }
+
+    async fn start_task_inner(
+        &self,
+        id: &TaskId,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<Option<Task>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(job) = Self::lock_job_of_task(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let now = codec::now();
+        let row = sqlx::query(concat!(
+            "UPDATE mtx.tasks SET status = $2, worker = $3, attempt = $4, started_at = $5, \
+             modified_at = $5, finished_at = NULL \
+             WHERE id = $1 AND status IN ",
+            unfinished_sql!(),
+            " RETURNING ",
+            task_columns!()
+        ))
+        .bind(id.0)
+        .bind(Status::Running.as_str())
+        .bind(worker)
+        .bind(i64::from(attempt))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE mtx.jobs SET status = $2, modified_at = $3 WHERE id = $1 AND status = $4",
+        )
+        .bind(job)
+        .bind(Status::Running.as_str())
+        .bind(now)
+        .bind(Status::Queued.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        task_from_row(&row).map(Some)
+    }
+
+    async fn finish_task_inner(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(job) = Self::lock_job_of_task(&mut tx, id).await? else {
+            return Ok(FinishOutcome::Stale);
+        };
+        let now = codec::now();
+        let recorded = sqlx::query(concat!(
+            "UPDATE mtx.tasks SET status = $3, error = $4, finished_at = $5, modified_at = $5 \
+             WHERE id = $1 AND attempt = $2 AND status IN ",
+            unfinished_sql!()
+        ))
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(outcome.status().as_str())
+        .bind(outcome.error())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Ok(FinishOutcome::Stale);
+        }
+        let unfinished: bool = sqlx::query_scalar(concat!(
+            "SELECT EXISTS (SELECT 1 FROM mtx.tasks WHERE job_id = $1 AND status IN ",
+            unfinished_sql!(),
+            ")"
+        ))
+        .bind(job)
+        .fetch_one(&mut *tx)
+        .await?;
+        if unfinished {
+            tx.commit().await?;
+            return Ok(FinishOutcome::Recorded);
+        }
+        let rows = sqlx::query(
+            "SELECT tenant, status, error FROM mtx.tasks WHERE job_id = $1 ORDER BY tenant, id",
+        )
+        .bind(job)
+        .fetch_all(&mut *tx)
+        .await?;
+        let tasks = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    codec::tenant(r.try_get("tenant")?)?,
+                    codec::status(r.try_get("status")?)?,
+                    r.try_get::<Option<String>, _>("error")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ControlError>>()?;
+        let (status, error) = jobs::roll_up(&tasks);
+        sqlx::query("UPDATE mtx.jobs SET status = $2, error = $3, modified_at = $4 WHERE id = $1")
+            .bind(job)
+            .bind(status.as_str())
+            .bind(error.as_deref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(FinishOutcome::JobEnded { status, error })
+    }
+
+    async fn tasks_of(&self, jobs: &[Uuid]) -> Result<HashMap<Uuid, Vec<Task>>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM mtx.tasks WHERE job_id = ANY($1) ORDER BY job_id, tenant, id"
+        ))
+        .bind(jobs)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_job: HashMap<Uuid, Vec<Task>> = HashMap::new();
+        for row in &rows {
+            let task = task_from_row(row)?;
+            by_job.entry(task.job_id.0).or_default().push(task);
+        }
+        Ok(by_job)
+    }
+}
+
+/// A job's tasks as one array per column, for a single `INSERT … SELECT FROM UNNEST(…)`: one
+/// round trip and a fixed number of bind parameters, however many tasks the job has.
+struct TaskColumns {
+    id: Vec<Uuid>,
+    tenant: Vec<String>,
+    op: Vec<&'static str>,
+    args: Vec<String>,
+    status: Vec<&'static str>,
+    error: Vec<Option<String>>,
+    database: Vec<String>,
+    model: Vec<Option<String>>,
+    attempt: Vec<i32>,
+    worker: Vec<Option<String>>,
+    created_at: Vec<DateTime<Utc>>,
+    modified_at: Vec<DateTime<Utc>>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    finished_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl TaskColumns {
+    fn of(tasks: &[Task]) -> Result<Self, ControlError> {
+        let mut c = Self {
+            id: Vec::with_capacity(tasks.len()),
+            tenant: Vec::with_capacity(tasks.len()),
+            op: Vec::with_capacity(tasks.len()),
+            args: Vec::with_capacity(tasks.len()),
+            status: Vec::with_capacity(tasks.len()),
+            error: Vec::with_capacity(tasks.len()),
+            database: Vec::with_capacity(tasks.len()),
+            model: Vec::with_capacity(tasks.len()),
+            attempt: Vec::with_capacity(tasks.len()),
+            worker: Vec::with_capacity(tasks.len()),
+            created_at: Vec::with_capacity(tasks.len()),
+            modified_at: Vec::with_capacity(tasks.len()),
+            started_at: Vec::with_capacity(tasks.len()),
+            finished_at: Vec::with_capacity(tasks.len()),
+        };
+        for t in tasks {
+            c.id.push(t.id.0);
+            c.tenant.push(t.tenant.as_str().to_owned());
+            c.op.push(t.op.as_str());
+            c.args.push(codec::json_text(&t.args)?);
+            c.status.push(t.status.as_str());
+            c.error.push(t.error.clone());
+            c.database.push(t.database.as_str().to_owned());
+            c.model
+                .push(t.model.as_ref().map(|m| m.as_str().to_owned()));
+            c.attempt.push(i32::try_from(t.attempt).map_err(|_| {
+                ControlError::Corrupt(format!("task {}: attempt {} too large", t.id, t.attempt))
+            })?);
+            c.worker.push(t.worker.clone());
+            c.created_at.push(codec::at_millis(t.created_at));
+            c.modified_at.push(codec::at_millis(t.modified_at));
+            c.started_at.push(t.started_at.map(codec::at_millis));
+            c.finished_at.push(t.finished_at.map(codec::at_millis));
+        }
+        Ok(c)
+    }
+
+    fn insert(
+        self,
+        job: Uuid,
+    ) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(
+            "INSERT INTO mtx.tasks (id, job_id, tenant, op, args, status, error, database_id, \
+             model, attempt, worker, created_at, modified_at, started_at, finished_at) \
+             SELECT t.id, $1, t.tenant, t.op, t.args::json, t.status, t.error, t.database_id, \
+             t.model, t.attempt, t.worker, t.created_at, t.modified_at, t.started_at, \
+             t.finished_at \
+             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::text[], $10::int4[], $11::text[], $12::timestamptz[], \
+             $13::timestamptz[], $14::timestamptz[], $15::timestamptz[]) \
+             AS t(id, tenant, op, args, status, error, database_id, model, attempt, worker, \
+             created_at, modified_at, started_at, finished_at)",
+        )
+        .bind(job)
+        .bind(self.id)
+        .bind(self.tenant)
+        .bind(self.op)
+        .bind(self.args)
+        .bind(self.status)
+        .bind(self.error)
+        .bind(self.database)
+        .bind(self.model)
+        .bind(self.attempt)
+        .bind(self.worker)
+        .bind(self.created_at)
+        .bind(self.modified_at)
+        .bind(self.started_at)
+        .bind(self.finished_at)
+    }
+}
+
+fn tenant_from_row(row: &PgRow) -> Result<TenantRecord, ControlError> {
+    Ok(TenantRecord {
+        id: codec::tenant(row.try_get("id")?)?,
+        metadata: codec::json("metadata", row.try_get("metadata")?)?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        location: codec::location(row.try_get("location")?)?,
+        model: codec::model(row.try_get("model")?)?,
+    })
+}
+
+fn job_from_row(row: &PgRow) -> Result<Job, ControlError> {
+    Ok(Job {
+        id: JobId(row.try_get("id")?),
+        op: codec::op(row.try_get("op")?)?,
+        args: codec::json("args", row.try_get("args")?)?,
+        status: codec::status(row.try_get("status")?)?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+    })
+}
+
+fn task_from_row(row: &PgRow) -> Result<Task, ControlError> {
+    Ok(Task {
+        id: TaskId(row.try_get("id")?),
+        job_id: JobId(row.try_get("job_id")?),
+        tenant: codec::tenant(row.try_get("tenant")?)?,
+        op: codec::op(row.try_get("op")?)?,
+        args: codec::json("args", row.try_get("args")?)?,
+        status: codec::status(row.try_get("status")?)?,
+        error: row.try_get("error")?,
+        database: codec::database(row.try_get("database_id")?)?,
+        model: codec::model(row.try_get("model")?)?,
+        attempt: codec::attempt(i64::from(row.try_get::<i32, _>("attempt")?))?,
+        worker: row.try_get("worker")?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+#[async_trait]
+impl ControlStore for PostgresControlStore {
+    async fn put_model(&self, hash: &ModelHash, csn_json: &str) -> Result<(), ControlError> {
+        sqlx::query(
+            "INSERT INTO mtx.model_versions (hash, csn, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash.as_str())
+        .bind(csn_json)
+        .bind(codec::now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn get_model(&self, hash: &ModelHash) -> Result<Option<String>, ControlError> {
+        sqlx::query_scalar("SELECT csn FROM mtx.model_versions WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM mtx.tenants WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM mtx.tenants ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn upsert_tenant(
+        &self,
+        id: &TenantId,
+        metadata: &serde_json::Value,
+        location: &StorageLocation,
+    ) -> Result<TenantRecord, ControlError> {
+        self.upsert_tenant_inner(id, metadata, location)
+            .await
+            .map_err(codec::classify)
+    }
+
+    /// A no-op for an unknown tenant: an upgrade that ends after the tenant was unsubscribed has
+    /// nothing left to record.
+    async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError> {
+        sqlx::query("UPDATE mtx.tenants SET model = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(model.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool, ControlError> {
+        let deleted = sqlx::query("DELETE FROM mtx.tenants WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn tenants_per_database(&self) -> Result<HashMap<DatabaseId, u64>, ControlError> {
+        let rows = sqlx::query(
+            "SELECT location->>'database' AS database, count(*) AS tenants \
+             FROM mtx.tenants GROUP BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter()
+            .map(|r| {
+                let database = codec::database(r.try_get("database")?)?;
+                let count: i64 = r.try_get("tenants")?;
+                Ok((database, u64::try_from(count).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    async fn insert_job(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+    ) -> Result<(), ControlError> {
+        self.insert_job_inner(job, tasks, queue_limit)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobWithTasks>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM mtx.jobs WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        let mut tasks = self.tasks_of(&[id.0]).await.map_err(codec::classify)?;
+        let tasks = tasks.remove(&id.0).unwrap_or_default();
+        Ok(Some(JobWithTasks { job, tasks }))
+    }
+
+    async fn list_jobs(&self, limit: usize) -> Result<Vec<JobWithTasks>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM mtx.jobs ORDER BY created_at DESC, id DESC LIMIT $1"
+        ))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        let jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.id.0).collect();
+        let mut tasks = self.tasks_of(&ids).await.map_err(codec::classify)?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| JobWithTasks {
+                tasks: tasks.remove(&job.id.0).unwrap_or_default(),
+                job,
+            })
+            .collect())
+    }
+
+    async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM mtx.tasks WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn start_task(
+        &self,
+        id: &TaskId,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<Option<Task>, ControlError> {
+        self.start_task_inner(id, worker, attempt)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn finish_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, ControlError> {
+        self.finish_task_inner(id, attempt, outcome)
+            .await
+            .map_err(codec::classify)
+    }
+
+    /// `error: None` (a hand-back) keeps the error of an earlier attempt. A task that is not
+    /// RUNNING under `attempt` is left alone.
+    async fn requeue_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        error: Option<&str>,
+    ) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE mtx.tasks SET status = $3, error = COALESCE($4, error), modified_at = $5 \
+             WHERE id = $1 AND attempt = $2 AND status = $6",
+        )
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(Status::Queued.as_str())
+        .bind(error)
+        .bind(codec::now())
+        .bind(Status::Running.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM mtx.tasks WHERE status IN ",
+            unfinished_sql!(),
+            " ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn delete_jobs_before(&self, before: DateTime<Utc>) -> Result<u64, ControlError> {
+        // Tasks go with their job (ON DELETE CASCADE).
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM mtx.jobs WHERE modified_at < $1 AND status NOT IN ",
+            unfinished_sql!()
+        ))
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
+        Ok(deleted)
+    }
+}

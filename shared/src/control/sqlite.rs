@@ -1,1 +1,768 @@
-//! (being written)
+//! The control plane in the embedded mode: one SQLite file, `mtx-control.sqlite`, in the data
+//! directory.
+//!
+//! Every write that reads before it writes runs in a `BEGIN IMMEDIATE` transaction, which takes
+//! SQLite's write lock up front: that makes the queue-size check atomic with the insert and
+//! serializes task completions, also against another process opening the same file, and it
+//! avoids the lock-upgrade deadlock a deferred transaction can run into. WAL mode lets readers go
+//! on meanwhile. The schema is created and upgraded in code ([`MIGRATIONS`], numbered by SQLite's
+//! `user_version`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use super::codec::{self, unfinished_sql};
+use super::{ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
+use crate::model::ModelHash;
+use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+
+/// The control-plane file in the data directory.
+pub const CONTROL_FILE: &str = "mtx-control.sqlite";
+
+/// How long a statement waits for another connection's write lock before it gives up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in the pool: WAL allows concurrent readers; writers queue on the write lock.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The schema, one entry per version: entry `n` takes `user_version` from `n` to `n + 1`.
+/// Append only; never edit an entry that has shipped.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE model_versions (
+    hash       TEXT PRIMARY KEY,
+    csn        TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    metadata    TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    model       TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    op          TEXT NOT NULL CHECK (op IN ('subscribe', 'unsubscribe', 'upgrade')),
+    args        TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('QUEUED', 'RUNNING', 'FINISHED', 'FAILED', 'TIMEOUT', 'CANCELLED')),
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX jobs_unfinished ON jobs (status) WHERE status IN ('QUEUED', 'RUNNING');
+CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+CREATE INDEX jobs_modified ON jobs (modified_at);
+
+CREATE TABLE tasks (
+    id          TEXT PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    tenant      TEXT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('subscribe', 'unsubscribe', 'upgrade')),
+    args        TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('QUEUED', 'RUNNING', 'FINISHED', 'FAILED', 'TIMEOUT', 'CANCELLED')),
+    error       TEXT,
+    database_id TEXT NOT NULL,
+    model       TEXT,
+    attempt     INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    worker      TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT
+) STRICT;
+
+CREATE INDEX tasks_job_tenant ON tasks (job_id, tenant);
+CREATE INDEX tasks_job_unfinished ON tasks (job_id) WHERE status IN ('QUEUED', 'RUNNING');
+CREATE INDEX tasks_unfinished ON tasks (created_at, id) WHERE status IN ('QUEUED', 'RUNNING');
+"#];
+
+/// The columns of a task, in the order [`task_from_row`] reads them.
+macro_rules! task_columns {
+    () => {
+        "id, job_id, tenant, op, args, status, error, database_id, model, attempt, worker, \
+         created_at, modified_at, started_at, finished_at"
+    };
+}
+
+/// The columns of a job, in the order [`job_from_row`] reads them.
+macro_rules! job_columns {
+    () => {
+        "id, op, args, status, error, created_at, modified_at"
+    };
+}
+
+/// The columns of a tenant, in the order [`tenant_from_row`] reads them.
+macro_rules! tenant_columns {
+    () => {
+        "id, metadata, location, model, created_at, modified_at"
+    };
+}
+
+/// The control-plane store of the embedded mode.
+#[derive(Debug, Clone)]
+pub struct SqliteControlStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteControlStore {
+    /// Opens (creating it and `data_dir` if missing) `mtx-control.sqlite` in `data_dir`, in WAL
+    /// mode, and brings its schema up to date. Refuses a file whose schema is newer than this
+    /// build knows.
+    pub async fn open(data_dir: &Path) -> Result<Self, ControlError> {
+        tokio::fs::create_dir_all(data_dir).await.map_err(|e| {
+            ControlError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(CONTROL_FILE);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable in WAL mode except for the last transactions before a power loss.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                ControlError::Unavailable(format!("cannot open {}: {e}", path.display()))
+            })?;
+        migrate(&pool).await?;
+        Ok(Self { pool, path })
+    }
+
+    /// The control-plane file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ControlError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn insert_job_inner(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+    ) -> Result<(), ControlError> {
+        if let Some(stray) = tasks.iter().find(|t| t.job_id != job.id) {
+            return Err(ControlError::Corrupt(format!(
+                "task {} belongs to job {}, not to job {}",
+                stray.id, stray.job_id, job.id
+            )));
+        }
+        let rows = task_rows_json(tasks)?;
+        let mut tx = self.write_tx().await?;
+        let unfinished: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM jobs WHERE status IN ",
+            unfinished_sql!()
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(unfinished).unwrap_or(usize::MAX) >= queue_limit {
+            return Err(ControlError::QueueFull);
+        }
+        sqlx::query(
+            "INSERT INTO jobs (id, op, args, status, error, created_at, modified_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(job.id.to_string())
+        .bind(job.op.as_str())
+        .bind(codec::json_text(&job.args)?)
+        .bind(job.status.as_str())
+        .bind(job.error.as_deref())
+        .bind(ts_text(job.created_at))
+        .bind(ts_text(job.modified_at))
+        .execute(&mut *tx)
+        .await?;
+        // All tasks in one statement: the rows travel as one JSON array parameter, which keeps
+        // the statement far from SQLite's bind-parameter limit however many tasks there are.
+        sqlx::query(
+            "INSERT INTO tasks (id, job_id, tenant, op, args, status, error, database_id, model, \
+             attempt, worker, created_at, modified_at, started_at, finished_at) \
+             SELECT value->>'id', ?1, value->>'tenant', value->>'op', value->>'args', \
+             value->>'status', value->>'error', value->>'database', value->>'model', \
+             value->>'attempt', value->>'worker', value->>'created_at', value->>'modified_at', \
+             value->>'started_at', value->>'finished_at' \
+             FROM json_each(?2)",
+        )
+        .bind(job.id.to_string())
+        .bind(rows)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn upsert_tenant_inner(
+        &self,
+        id: &TenantId,
+        body: &serde_json::Value,
+        location: &StorageLocation,
+    ) -> Result<TenantRecord, ControlError> {
+        let mut tx = self.write_tx().await?;
+        let now = ts_text(codec::now());
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT metadata FROM tenants WHERE id = ?1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let row =
+            match stored {
+                None => sqlx::query(concat!(
+                    "INSERT INTO tenants (id, metadata, location, model, created_at, modified_at) \
+                     VALUES (?1, ?2, ?3, NULL, ?4, ?4) RETURNING ",
+                    tenant_columns!()
+                ))
+                .bind(id.as_str())
+                .bind(codec::json_text(&metadata::merged(None, body))?)
+                .bind(codec::location_text(location)?)
+                .bind(&now)
+                .fetch_one(&mut *tx)
+                .await?,
+                Some(stored) => {
+                    let stored = codec::json("metadata", &stored)?;
+                    let merged = metadata::merged(Some(&stored), body);
+                    sqlx::query(concat!(
+                    "UPDATE tenants SET metadata = ?2, modified_at = ?3 WHERE id = ?1 RETURNING ",
+                    tenant_columns!()
+                ))
+                .bind(id.as_str())
+                .bind(codec::json_text(&merged)?)
+                .bind(&now)
+                .fetch_one(&mut *tx)
+                .await?
+                }
+            };
+        let record = tenant_from_row(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn start_task_inner(
+        &self,
+        id: &TaskId,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<Option<Task>, ControlError> {
+        let mut tx = self.write_tx().await?;
+        let now = ts_text(codec::now());
+        let row = sqlx::query(concat!(
+            "UPDATE tasks SET status = ?2, worker = ?3, attempt = ?4, started_at = ?5, \
+             modified_at = ?5, finished_at = NULL WHERE id = ?1 AND status IN ",
+            unfinished_sql!(),
+            " RETURNING ",
+            task_columns!()
+        ))
+        .bind(id.to_string())
+        .bind(Status::Running.as_str())
+        .bind(worker)
+        .bind(i64::from(attempt))
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let task = task_from_row(&row)?;
+        sqlx::query("UPDATE jobs SET status = ?2, modified_at = ?3 WHERE id = ?1 AND status = ?4")
+            .bind(task.job_id.to_string())
+            .bind(Status::Running.as_str())
+            .bind(&now)
+            .bind(Status::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(task))
+    }
+
+    async fn finish_task_inner(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, ControlError> {
+        // The IMMEDIATE transaction holds the database's write lock: completions are serialized
+        // (per job, and beyond), so exactly one of them sees the last task finish.
+        let mut tx = self.write_tx().await?;
+        let now = ts_text(codec::now());
+        let job: Option<String> = sqlx::query_scalar(concat!(
+            "UPDATE tasks SET status = ?3, error = ?4, finished_at = ?5, modified_at = ?5 \
+             WHERE id = ?1 AND attempt = ?2 AND status IN ",
+            unfinished_sql!(),
+            " RETURNING job_id"
+        ))
+        .bind(id.to_string())
+        .bind(i64::from(attempt))
+        .bind(outcome.status().as_str())
+        .bind(outcome.error())
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(job) = job else {
+            return Ok(FinishOutcome::Stale);
+        };
+        let unfinished: bool = sqlx::query_scalar(concat!(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status IN ",
+            unfinished_sql!(),
+            ")"
+        ))
+        .bind(&job)
+        .fetch_one(&mut *tx)
+        .await?;
+        if unfinished {
+            tx.commit().await?;
+            return Ok(FinishOutcome::Recorded);
+        }
+        let rows = sqlx::query(
+            "SELECT tenant, status, error FROM tasks WHERE job_id = ?1 ORDER BY tenant, id",
+        )
+        .bind(&job)
+        .fetch_all(&mut *tx)
+        .await?;
+        let tasks = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    codec::tenant(r.try_get("tenant")?)?,
+                    codec::status(r.try_get("status")?)?,
+                    r.try_get::<Option<String>, _>("error")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ControlError>>()?;
+        let (status, error) = jobs::roll_up(&tasks);
+        sqlx::query("UPDATE jobs SET status = ?2, error = ?3, modified_at = ?4 WHERE id = ?1")
+            .bind(&job)
+            .bind(status.as_str())
+            .bind(error.as_deref())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(FinishOutcome::JobEnded { status, error })
+    }
+
+    async fn tasks_of(&self, jobs: &[JobId]) -> Result<HashMap<JobId, Vec<Task>>, ControlError> {
+        let ids: Vec<String> = jobs.iter().map(ToString::to_string).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE job_id IN (SELECT value FROM json_each(?1)) \
+             ORDER BY job_id, tenant, id"
+        ))
+        .bind(codec::json_text(&json!(ids))?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_job: HashMap<JobId, Vec<Task>> = HashMap::new();
+        for row in &rows {
+            let task = task_from_row(row)?;
+            by_job.entry(task.job_id).or_default().push(task);
+        }
+        Ok(by_job)
+    }
+
+    async fn get_job_inner(&self, id: &JobId) -> Result<Option<JobWithTasks>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        let tasks = self.tasks_of(&[*id]).await?.remove(id).unwrap_or_default();
+        Ok(Some(JobWithTasks { job, tasks }))
+    }
+
+    async fn list_jobs_inner(&self, limit: usize) -> Result<Vec<JobWithTasks>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
+        ))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        let mut tasks = self.tasks_of(&ids).await?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| JobWithTasks {
+                tasks: tasks.remove(&job.id).unwrap_or_default(),
+                job,
+            })
+            .collect())
+    }
+}
+
+/// Brings the schema up to `MIGRATIONS.len()`, in one transaction.
+async fn migrate(pool: &SqlitePool) -> Result<(), ControlError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > MIGRATIONS.len() {
+        return Err(ControlError::Corrupt(format!(
+            "the control database has schema version {current}, newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for step in &MIGRATIONS[current..] {
+        sqlx::raw_sql(*step).execute(&mut *tx).await?;
+    }
+    // PRAGMA takes no bind parameters; the value is our own constant.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "PRAGMA user_version = {}",
+        MIGRATIONS.len()
+    )))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// ISO-8601 with milliseconds and `Z`, the form cds-mtxs reports; it also sorts as text.
+fn ts_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn ts(column: &str, raw: &str) -> Result<DateTime<Utc>, ControlError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| ControlError::Corrupt(format!("{column} '{raw}': {e}")))
+}
+
+fn ts_opt(column: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ControlError> {
+    raw.map(|r| ts(column, r)).transpose()
+}
+
+fn uuid(column: &str, raw: &str) -> Result<Uuid, ControlError> {
+    Uuid::parse_str(raw).map_err(|e| ControlError::Corrupt(format!("{column} '{raw}': {e}")))
+}
+
+/// The tasks as the JSON array `insert_job` reads with `json_each`. Arguments travel as JSON
+/// *text* so their key order survives.
+fn task_rows_json(tasks: &[Task]) -> Result<String, ControlError> {
+    let rows = tasks
+        .iter()
+        .map(|t| {
+            Ok(json!({
+                "id": t.id.to_string(),
+                "tenant": t.tenant.as_str(),
+                "op": t.op.as_str(),
+                "args": codec::json_text(&t.args)?,
+                "status": t.status.as_str(),
+                "error": t.error,
+                "database": t.database.as_str(),
+                "model": t.model.as_ref().map(ModelHash::as_str),
+                "attempt": t.attempt,
+                "worker": t.worker,
+                "created_at": ts_text(t.created_at),
+                "modified_at": ts_text(t.modified_at),
+                "started_at": t.started_at.map(ts_text),
+                "finished_at": t.finished_at.map(ts_text),
+            }))
+        })
+        .collect::<Result<Vec<_>, ControlError>>()?;
+    codec::json_text(&serde_json::Value::Array(rows))
+}
+
+fn tenant_from_row(row: &SqliteRow) -> Result<TenantRecord, ControlError> {
+    Ok(TenantRecord {
+        id: codec::tenant(row.try_get("id")?)?,
+        metadata: codec::json("metadata", row.try_get("metadata")?)?,
+        created_at: ts("created_at", row.try_get("created_at")?)?,
+        modified_at: ts("modified_at", row.try_get("modified_at")?)?,
+        location: codec::location(row.try_get("location")?)?,
+        model: codec::model(row.try_get("model")?)?,
+    })
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, ControlError> {
+    Ok(Job {
+        id: JobId(uuid("id", row.try_get("id")?)?),
+        op: codec::op(row.try_get("op")?)?,
+        args: codec::json("args", row.try_get("args")?)?,
+        status: codec::status(row.try_get("status")?)?,
+        error: row.try_get("error")?,
+        created_at: ts("created_at", row.try_get("created_at")?)?,
+        modified_at: ts("modified_at", row.try_get("modified_at")?)?,
+    })
+}
+
+fn task_from_row(row: &SqliteRow) -> Result<Task, ControlError> {
+    Ok(Task {
+        id: TaskId(uuid("id", row.try_get("id")?)?),
+        job_id: JobId(uuid("job_id", row.try_get("job_id")?)?),
+        tenant: codec::tenant(row.try_get("tenant")?)?,
+        op: codec::op(row.try_get("op")?)?,
+        args: codec::json("args", row.try_get("args")?)?,
+        status: codec::status(row.try_get("status")?)?,
+        error: row.try_get("error")?,
+        database: codec::database(row.try_get("database_id")?)?,
+        model: codec::model(row.try_get("model")?)?,
+        attempt: codec::attempt(row.try_get("attempt")?)?,
+        worker: row.try_get("worker")?,
+        created_at: ts("created_at", row.try_get("created_at")?)?,
+        modified_at: ts("modified_at", row.try_get("modified_at")?)?,
+        started_at: ts_opt("started_at", row.try_get("started_at")?)?,
+        finished_at: ts_opt("finished_at", row.try_get("finished_at")?)?,
+    })
+}
+
+#[async_trait]
+impl ControlStore for SqliteControlStore {
+    async fn put_model(&self, hash: &ModelHash, csn_json: &str) -> Result<(), ControlError> {
+        sqlx::query(
+            "INSERT INTO model_versions (hash, csn, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash.as_str())
+        .bind(csn_json)
+        .bind(ts_text(codec::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn get_model(&self, hash: &ModelHash) -> Result<Option<String>, ControlError> {
+        sqlx::query_scalar("SELECT csn FROM model_versions WHERE hash = ?1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants WHERE id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn upsert_tenant(
+        &self,
+        id: &TenantId,
+        metadata: &serde_json::Value,
+        location: &StorageLocation,
+    ) -> Result<TenantRecord, ControlError> {
+        self.upsert_tenant_inner(id, metadata, location)
+            .await
+            .map_err(codec::classify)
+    }
+
+    /// A no-op for an unknown tenant: an upgrade that ends after the tenant was unsubscribed has
+    /// nothing left to record.
+    async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError> {
+        sqlx::query("UPDATE tenants SET model = ?2 WHERE id = ?1")
+            .bind(id.as_str())
+            .bind(model.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool, ControlError> {
+        let deleted = sqlx::query("DELETE FROM tenants WHERE id = ?1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| codec::classify(e.into()))?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn tenants_per_database(&self) -> Result<HashMap<DatabaseId, u64>, ControlError> {
+        let rows = sqlx::query(
+            "SELECT location->>'database' AS database, count(*) AS tenants \
+             FROM tenants GROUP BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter()
+            .map(|r| {
+                let database = codec::database(r.try_get("database")?)?;
+                let count: i64 = r.try_get("tenants")?;
+                Ok((database, u64::try_from(count).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    async fn insert_job(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+    ) -> Result<(), ControlError> {
+        self.insert_job_inner(job, tasks, queue_limit)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<JobWithTasks>, ControlError> {
+        self.get_job_inner(id).await.map_err(codec::classify)
+    }
+
+    async fn list_jobs(&self, limit: usize) -> Result<Vec<JobWithTasks>, ControlError> {
+        self.list_jobs_inner(limit).await.map_err(codec::classify)
+    }
+
+    async fn get_task(&self, id: &TaskId) -> Result<Option<Task>, ControlError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn start_task(
+        &self,
+        id: &TaskId,
+        worker: &str,
+        attempt: u32,
+    ) -> Result<Option<Task>, ControlError> {
+        self.start_task_inner(id, worker, attempt)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn finish_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, ControlError> {
+        self.finish_task_inner(id, attempt, outcome)
+            .await
+            .map_err(codec::classify)
+    }
+
+    /// `error: None` (a hand-back) keeps the error of an earlier attempt. A task that is not
+    /// RUNNING under `attempt` is left alone.
+    async fn requeue_task(
+        &self,
+        id: &TaskId,
+        attempt: u32,
+        error: Option<&str>,
+    ) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE tasks SET status = ?3, error = COALESCE(?4, error), modified_at = ?5 \
+             WHERE id = ?1 AND attempt = ?2 AND status = ?6",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(attempt))
+        .bind(Status::Queued.as_str())
+        .bind(error)
+        .bind(ts_text(codec::now()))
+        .bind(Status::Running.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
+
+    async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE status IN ",
+            unfinished_sql!(),
+            " ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn delete_jobs_before(&self, before: DateTime<Utc>) -> Result<u64, ControlError> {
+        // Tasks go with their job (ON DELETE CASCADE; foreign keys are on for every connection).
+        let deleted = sqlx::query(concat!(
+            "DELETE FROM jobs WHERE modified_at < ?1 AND status NOT IN ",
+            unfinished_sql!()
+        ))
+        .bind(ts_text(codec::at_millis(before)))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso_with_milliseconds_and_z_and_round_trip() {
+        let t = Utc
+            .timestamp_opt(1_795_000_073, 489_000_000)
+            .single()
+            .expect("valid timestamp");
+        let text = ts_text(t);
+        assert_eq!(text, "2026-11-18T11:07:53.489Z");
+        assert_eq!(ts("t", &text).ok(), Some(t));
+    }
+}

@@ -10,16 +10,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    Claim, Completion, Expired, FenceToken, LeaseState, Limits, QueueStats, QueuedTask, Scheduler,
-    SchedulerError,
+    Claim, Completion, Expired, FenceToken, LeaseState, Limits, PROVISIONING_BURST, QueueStats,
+    QueuedTask, SCAN_DEPTH, Scheduler, SchedulerError,
 };
 use crate::jobs::{Lane, TaskId};
 use crate::tenant::{DatabaseId, TenantId};
-
-/// After this many provisioning claims in a row while bulk work waits, one bulk task goes first.
-const PROVISIONING_BURST: u32 = 4;
-/// How many queued tasks of one database and lane a claim looks at for an unlocked tenant.
-const SCAN_DEPTH: usize = 1000;
 
 #[derive(Debug)]
 enum State {

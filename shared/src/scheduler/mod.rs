@@ -13,11 +13,12 @@
 //! stale token is rejected.
 //!
 //! Implementations: [`memory::MemoryScheduler`] (in process, for the embedded mode) and, with
-//! `MTX_REDIS_URL`, a Redis lease scheduler. Both pass the same conformance suite
-//! ([`conformance`]).
+//! `MTX_REDIS_URL`, [`redis::RedisScheduler`] (Lua scripts over Redis). Both pass the same
+//! conformance suite ([`conformance`]).
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -27,6 +28,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{JobId, Lane, TaskId};
 use crate::tenant::{DatabaseId, TenantId};
+
+/// After this many provisioning claims in a row while bulk work waits, one bulk task goes first
+/// (the anti-starvation burst). Shared by every implementation.
+pub const PROVISIONING_BURST: u32 = 4;
+/// How many queued tasks of one database and lane a claim looks at for a task whose tenant has
+/// nothing older outstanding. Shared by every implementation.
+pub const SCAN_DEPTH: usize = 1000;
 
 /// What the scheduler knows of a task: enough to apply the limits, nothing more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,13 +112,17 @@ pub struct QueueStats {
     pub running: Vec<(DatabaseId, u64)>,
 }
 
-/// Errors of the scheduler's transport. Always retryable by the caller (with backoff).
+/// Errors of the scheduler's transport. Those of the [`Scheduler`] methods are always retryable
+/// by the caller (with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("queue unavailable: {0}")]
     Unavailable(String),
     #[error("queue data is inconsistent: {0}")]
     Corrupt(String),
+    /// Only from constructors: the configuration (URL, key prefix) is wrong; retrying won't help.
+    #[error("queue configuration is invalid: {0}")]
+    Config(String),
 }
 
 /// The scheduler seam shared by the embedded and the distributed mode.

@@ -7,4 +7,4 @@ mod id;
 pub mod store;
 
 pub use id::{DatabaseId, TenantId, TenantIdError, schema_name_for};
-pub use store::{StorageLocation, TenantStore, TenantStoreError};
+pub use store::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};

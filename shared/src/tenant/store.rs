@@ -75,6 +75,12 @@ pub struct SchemaChange {
 pub enum TenantStoreError {
     #[error("database '{0}' is not configured")]
     UnknownDatabase(DatabaseId),
+    /// A configured database could not be reached when the store was set up.
+    #[error("cannot connect to database '{database}': {source}")]
+    Connect {
+        database: DatabaseId,
+        source: sqlx::Error,
+    },
     #[error("tenant {tenant} is at version {actual:?}, expected {expected:?}")]
     VersionConflict {
         tenant: TenantId,

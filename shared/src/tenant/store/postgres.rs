@@ -1,1 +1,361 @@
-//! (being written)
+//! Tenant storage on PostgreSQL: one schema per tenant, on one of several databases.
+//!
+//! Every change runs in one transaction that first takes a transaction-scoped advisory lock
+//! derived from the tenant id. The scheduler already runs at most one task per tenant; the lock
+//! is the fencing backstop for when it is wrong (a stalled worker whose lease was handed on): the
+//! second transaction waits until the first has committed or rolled back, and then finds the
+//! marker moved on and refuses with [`TenantStoreError::VersionConflict`]. PostgreSQL DDL is
+//! transactional, so a failed change leaves nothing behind.
+//!
+//! Every identifier, the store's own included, goes through [`quote_ident`] and is
+//! schema-qualified; the connection's `search_path` is never relied on.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
+
+use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use crate::model::ModelHash;
+use crate::sql::{Dialect, quote_ident};
+use crate::tenant::{DatabaseId, TenantId, schema_name_for};
+
+/// The table inside each tenant schema that records which model versions were applied.
+pub const MARKER_TABLE: &str = "mtx_deployments";
+
+/// Time limits for the statements of one tenant change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// How long a statement waits for a table lock (e.g. held by the application's own traffic)
+    /// before the change fails and can be retried, instead of queueing every query behind it.
+    pub lock_timeout: Duration,
+    /// How long one statement may run; also bounds the wait for the tenant's advisory lock.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgTimeouts {
+    fn default() -> Self {
+        Self {
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Tenant storage on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresTenantStore {
+    /// In configuration order; a handful of entries, so a linear lookup is the cheapest.
+    databases: Vec<(DatabaseId, PgPool)>,
+    timeouts: PgTimeouts,
+}
+
+impl PostgresTenantStore {
+    /// Connects a pool of at most `max_connections_per_db` to each database. Fails if a database
+    /// cannot be reached, naming it.
+    pub async fn connect(
+        databases: &[(DatabaseId, String)],
+        max_connections_per_db: u32,
+    ) -> Result<Self, TenantStoreError> {
+        let mut pools = Vec::with_capacity(databases.len());
+        for (id, url) in databases {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections_per_db)
+                .connect(url)
+                .await
+                .map_err(|source| TenantStoreError::Connect {
+                    database: id.clone(),
+                    source,
+                })?;
+            pools.push((id.clone(), pool));
+        }
+        Ok(Self::from_pools(pools))
+    }
+
+    /// Uses existing pools, one per database.
+    pub fn from_pools(databases: Vec<(DatabaseId, PgPool)>) -> Self {
+        Self {
+            databases,
+            timeouts: PgTimeouts::default(),
+        }
+    }
+
+    /// Replaces the default time limits.
+    pub fn with_timeouts(mut self, timeouts: PgTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    fn pool(&self, database: &DatabaseId) -> Result<&PgPool, TenantStoreError> {
+        self.databases
+            .iter()
+            .find(|(id, _)| id == database)
+            .map(|(_, pool)| pool)
+            .ok_or_else(|| TenantStoreError::UnknownDatabase(database.clone()))
+    }
+
+    /// The pool and schema a location names.
+    fn resolve<'a>(
+        &self,
+        tenant: &TenantId,
+        location: &'a StorageLocation,
+    ) -> Result<(&PgPool, &'a str), TenantStoreError> {
+        match location {
+            StorageLocation::Postgres { database, schema } => Ok((self.pool(database)?, schema)),
+            StorageLocation::Sqlite { path, .. } => Err(TenantStoreError::Unavailable {
+                tenant: tenant.clone(),
+                message: format!(
+                    "{} is a SQLite file, but this is a PostgreSQL store",
+                    path.display()
+                ),
+            }),
+        }
+    }
+
+    /// Starts the tenant's transaction: time limits, then the tenant's advisory lock. The lock
+    /// timeout is set only after the advisory lock is held, so waiting for a running change of
+    /// the same tenant is bounded by the statement timeout rather than the (short) lock timeout.
+    async fn begin(
+        &self,
+        pool: &PgPool,
+        tenant: &TenantId,
+    ) -> Result<Transaction<'static, Postgres>, TenantStoreError> {
+        let fail = |e| storage_error(tenant, e);
+        let mut tx = pool.begin().await.map_err(fail)?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(millis(self.timeouts.statement_timeout))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(advisory_key(tenant))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(millis(self.timeouts.lock_timeout))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        Ok(tx)
+    }
+}
+
+/// The advisory lock key of a tenant: the first 8 bytes of SHA-256 over a namespaced id, stable
+/// across processes, builds and PostgreSQL versions (unlike `hashtext`).
+fn advisory_key(tenant: &TenantId) -> i64 {
+    let digest = Sha256::digest(format!("mtx.tenant:{tenant}").as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+/// A duration as a PostgreSQL setting value.
+fn millis(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// `"schema"."mtx_deployments"`.
+fn marker_table(schema: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(MARKER_TABLE))
+}
+
+/// A lost connection or exhausted pool makes the tenant's storage unavailable (retryable);
+/// other errors are reported as they are.
+fn storage_error(tenant: &TenantId, e: sqlx::Error) -> TenantStoreError {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => TenantStoreError::Unavailable {
+            tenant: tenant.clone(),
+            message: e.to_string(),
+        },
+        other => TenantStoreError::Sql(other),
+    }
+}
+
+async fn latest_marker(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: &TenantId,
+    schema: &str,
+) -> Result<Option<ModelHash>, TenantStoreError> {
+    let version: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
+        marker_table(schema)
+    )))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| storage_error(tenant, e))?;
+    parse_marker(tenant, version)
+}
+
+fn parse_marker(
+    tenant: &TenantId,
+    version: Option<String>,
+) -> Result<Option<ModelHash>, TenantStoreError> {
+    version
+        .map(|v| {
+            ModelHash::parse(&v).map_err(|e| TenantStoreError::Unavailable {
+                tenant: tenant.clone(),
+                message: format!("its {MARKER_TABLE} table holds an invalid version: {e}"),
+            })
+        })
+        .transpose()
+}
+
+#[async_trait]
+impl TenantStore for PostgresTenantStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn databases(&self) -> Vec<DatabaseId> {
+        self.databases.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn locate(
+        &self,
+        tenant: &TenantId,
+        database: &DatabaseId,
+    ) -> Result<StorageLocation, TenantStoreError> {
+        self.pool(database)?;
+        Ok(StorageLocation::Postgres {
+            database: database.clone(),
+            schema: schema_name_for(tenant),
+        })
+    }
+
+    async fn deployed_version(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<Option<ModelHash>, TenantStoreError> {
+        let (pool, schema) = self.resolve(tenant, location)?;
+        let fail = |e| storage_error(tenant, e);
+        // `to_regclass` is NULL when the schema or the table is missing, without an error.
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(marker_table(schema))
+            .fetch_one(pool)
+            .await
+            .map_err(fail)?;
+        if !exists {
+            return Ok(None);
+        }
+        let version: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
+            marker_table(schema)
+        )))
+        .fetch_optional(pool)
+        .await
+        .map_err(fail)?;
+        parse_marker(tenant, version)
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+        change: &SchemaChange,
+    ) -> Result<(), TenantStoreError> {
+        let (pool, schema) = self.resolve(tenant, location)?;
+        let fail = |e| storage_error(tenant, e);
+        let mut tx = self.begin(pool, tenant).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(schema)
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             version text NOT NULL, \
+             previous text, \
+             applied_at timestamptz NOT NULL DEFAULT now())",
+            marker_table(schema)
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let actual = latest_marker(&mut tx, tenant, schema).await?;
+        if actual != change.from {
+            // Dropping the transaction rolls back the schema and table created above.
+            return Err(TenantStoreError::VersionConflict {
+                tenant: tenant.clone(),
+                expected: change.from.clone(),
+                actual,
+            });
+        }
+        for statement in &change.statements {
+            sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| TenantStoreError::Statement {
+                    statement: statement.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (version, previous) VALUES ($1, $2)",
+            marker_table(schema)
+        )))
+        .bind(change.to.as_str())
+        .bind(change.from.as_ref().map(ModelHash::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(())
+    }
+
+    async fn drop_storage(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<(), TenantStoreError> {
+        let (pool, schema) = self.resolve(tenant, location)?;
+        let fail = |e| storage_error(tenant, e);
+        let mut tx = self.begin(pool, tenant).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote_ident(schema)
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).expect("valid tenant id")
+    }
+
+    #[test]
+    fn advisory_keys_are_stable_and_distinct() {
+        assert_eq!(advisory_key(&tenant("t1")), advisory_key(&tenant("t1")));
+        assert_ne!(advisory_key(&tenant("t1")), advisory_key(&tenant("T1")));
+    }
+
+    #[test]
+    fn marker_table_is_quoted_and_qualified() {
+        assert_eq!(
+            marker_table("Acme \"Corp\""),
+            "\"Acme \"\"Corp\"\"\".\"mtx_deployments\""
+        );
+    }
+
+    #[test]
+    fn timeouts_render_as_milliseconds() {
+        assert_eq!(millis(Duration::from_secs(5)), "5000ms");
+    }
+}

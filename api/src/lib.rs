@@ -1,0 +1,20 @@
+//! `mtx-api`: the HTTP face of the multitenancy sidecar, wire-compatible with `@sap/cds-mtxs`.
+//!
+//! # Layout
+//! - [`server`] builds the router and serves it (from an already bound listener, so tests can
+//!   use port 0), with graceful shutdown and, in the embedded mode, the in-process task runner.
+//! - `routes/` holds one module per cds-mtxs service: `saas_provisioning`, `deployment`,
+//!   `jobs`, plus `health`. Handlers only extract, parse into domain types, call one
+//!   `mtx_shared::jobs::service::JobService` function and map the result.
+//! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
+//! - `extract` parses request pieces (JSON bodies with our error shape, `prefer`, OData-style
+//!   function calls such as `pollJob(ID='…')`); `wire` renders jobs, tasks and tenants in the
+//!   cds-mtxs shapes.
+
+pub mod error;
+mod extract;
+mod routes;
+pub mod server;
+mod wire;
+
+pub use server::{AppState, router, serve};

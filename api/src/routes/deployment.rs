@@ -1,0 +1,113 @@
+//! `/-/cds/deployment`: the operator's synchronous tenant operations.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use mtx_shared::jobs::service::TenantSelection;
+use mtx_shared::jobs::{JobWithTasks, Status};
+use serde_json::{Map, Value};
+
+use super::saas_provisioning::{failed, wait};
+use super::tenant_id;
+use crate::error::ApiError;
+use crate::extract::{Call, JsonBody};
+use crate::server::AppState;
+
+const BASE: &str = "/-/cds/deployment";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(&format!("{BASE}/{{call}}"), any(call))
+}
+
+async fn call(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let call = Call::parse(&segment)?;
+    let post = method == Method::POST;
+    match call.name.as_str() {
+        "getTenants" if method == Method::GET => {
+            let tenants = state.jobs().tenants().await?;
+            Ok(axum::Json(tenants.iter().map(|t| t.id.to_string()).collect::<Vec<_>>()).into_response())
+        }
+        "subscribe" if post => {
+            let body = object(body)?;
+            let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            let metadata = match body.get("metadata") {
+                None | Some(Value::Null) => Value::Object(Map::new()),
+                Some(m @ Value::Object(_)) => m.clone(),
+                Some(_) => return Err(ApiError::BadRequest("Field 'metadata' must be an object".into())),
+            };
+            let mut metadata = metadata;
+            metadata["subscribedTenantId"] = Value::String(tenant.to_string());
+            let job = state.jobs().subscribe(tenant, metadata, None).await?;
+            finish_sync(&state, &headers, job).await
+        }
+        "unsubscribe" if post => {
+            let body = object(body)?;
+            let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            let job = state.jobs().unsubscribe(tenant).await?;
+            finish_sync(&state, &headers, job).await
+        }
+        "upgrade" if post => {
+            let body = object(body)?;
+            let raw = required_str(&body, "tenant")?;
+            let selection = if raw == "*" {
+                TenantSelection::All
+            } else {
+                TenantSelection::Only(vec![tenant_id(raw)?])
+            };
+            let options = match body.get("options") {
+                None | Some(Value::Null) => Value::Object(Map::new()),
+                Some(o @ Value::Object(_)) => o.clone(),
+                Some(_) => return Err(ApiError::BadRequest("Field 'options' must be an object".into())),
+            };
+            match state.jobs().upgrade(selection, options).await? {
+                Some(job) => finish_sync(&state, &headers, job).await,
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
+        "extend" if post => Err(ApiError::NotImplemented(
+            "Extensibility is not available in this version of the sidecar".into(),
+        )),
+        "getTenants" | "subscribe" | "unsubscribe" | "upgrade" | "extend" => Err(
+            ApiError::MethodNotAllowed(format!("Method {method} not allowed for {}", call.name)),
+        ),
+        _ => Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}"))),
+    }
+}
+
+/// The deployment service is synchronous (cds-mtxs ignores `prefer` here): 204 once done.
+async fn finish_sync(state: &AppState, headers: &HeaderMap, job: JobWithTasks) -> Result<Response, ApiError> {
+    match wait(state, &job).await? {
+        Some(done) if done.job.status == Status::Finished => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(done) => Err(failed(state, headers, &done, false)),
+        None => Err(ApiError::OperationFailed {
+            message: format!("Job {} did not finish within the synchronous time limit", job.job.id),
+            headers: state.job_headers(headers, &job.job.id),
+        }),
+    }
+}
+
+fn object(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
+    match body.0 {
+        None => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err(ApiError::BadRequest("The request body must be a JSON object".into())),
+    }
+}
+
+fn required_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(ApiError::mandatory(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "Field '{field}' must be a string, got {other}"
+        ))),
+    }
+}

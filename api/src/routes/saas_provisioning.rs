@@ -1,0 +1,312 @@
+//! `/-/cds/saas-provisioning`: what the SaaS registry calls.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use mtx_shared::jobs::service::TenantSelection;
+use mtx_shared::jobs::{JobWithTasks, Status};
+use mtx_shared::tenant::DatabaseId;
+use serde_json::{Map, Value};
+
+use super::tenant_id;
+use crate::error::ApiError;
+use crate::extract::{Call, JsonBody, prefers_async};
+use crate::server::AppState;
+use crate::wire;
+
+const BASE: &str = "/-/cds/saas-provisioning";
+const NO_APP_URL: &str = "Tenant successfully subscribed - no application URL provided";
+/// Fields of the SaaS registry payload whose type we check (all strings when present).
+const STRING_FIELDS: &[&str] = &[
+    "subscribedTenantId",
+    "subscribedSubdomain",
+    "subscriptionAppName",
+    "subscribedSubaccountId",
+    "eventType",
+    "database",
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            &format!("{BASE}/tenant"),
+            get(list_tenants).put(subscribe_from_body),
+        )
+        .route(
+            &format!("{BASE}/tenant/{{id}}"),
+            get(read_tenant).put(subscribe).delete(unsubscribe),
+        )
+        .route(&format!("{BASE}/{{call}}"), any(call))
+}
+
+async fn list_tenants(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let tenants = state.jobs().tenants().await?;
+    Ok(axum::Json(tenants.iter().map(wire::tenant).collect::<Vec<_>>()).into_response())
+}
+
+async fn read_tenant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&id)?;
+    match state.jobs().tenant(&tenant).await? {
+        Some(record) => Ok(axum::Json(wire::tenant(&record)).into_response()),
+        None => Err(ApiError::NotFound(format!("Tenant {tenant} not found"))),
+    }
+}
+
+async fn subscribe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    run_subscribe(state, Some(id), headers, body).await
+}
+
+async fn subscribe_from_body(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    run_subscribe(state, None, headers, body).await
+}
+
+/// The subscription payload: a JSON object whose known fields have the right types.
+fn subscription_payload(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
+    let body = body.0.ok_or_else(|| {
+        ApiError::BadRequest("Malformed document: the subscription payload is missing".into())
+    })?;
+    let Value::Object(payload) = body else {
+        return Err(ApiError::BadRequest(
+            "The subscription payload must be a JSON object".into(),
+        ));
+    };
+    for field in STRING_FIELDS {
+        if let Some(v) = payload.get(*field)
+            && !v.is_string()
+        {
+            return Err(ApiError::BadRequest(format!(
+                "Field '{field}' must be a string, got {v}"
+            )));
+        }
+    }
+    Ok(payload)
+}
+
+async fn run_subscribe(
+    state: AppState,
+    url_id: Option<String>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let mut payload = subscription_payload(body)?;
+    // The URL key wins over the body, as in cds-mtxs.
+    let raw_id = match url_id {
+        Some(id) => id,
+        None => payload
+            .get("subscribedTenantId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::mandatory("subscribedTenantId"))?,
+    };
+    let tenant = tenant_id(&raw_id)?;
+    payload.insert("subscribedTenantId".into(), Value::String(tenant.to_string()));
+    let database = payload
+        .remove("database")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .map(|raw| DatabaseId::parse(&raw).map_err(ApiError::BadRequest))
+        .transpose()?;
+    let app_url = application_url(&headers);
+
+    let job = state
+        .jobs()
+        .subscribe(tenant, Value::Object(payload), database)
+        .await?;
+    if prefers_async(&headers) {
+        return Ok(accepted_with_body(&state, &headers, &job));
+    }
+    match wait(&state, &job).await? {
+        Some(done) if done.job.status == Status::Finished => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            app_url.unwrap_or_else(|| NO_APP_URL.to_owned()),
+        )
+            .into_response()),
+        Some(done) => Err(failed(&state, &headers, &done, false)),
+        None => Ok(accepted_with_body(&state, &headers, &job)),
+    }
+}
+
+/// The application URL the SaaS registry shows the subscriber (`application_url` header).
+fn application_url(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("application_url")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+async fn unsubscribe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&id)?;
+    let job = state.jobs().unsubscribe(tenant).await?;
+    if prefers_async(&headers) {
+        // cds-mtxs answers an asynchronous unsubscribe with an empty body.
+        return Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response());
+    }
+    match wait(&state, &job).await? {
+        Some(done) if done.job.status == Status::Finished => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(done) => Err(failed(&state, &headers, &done, false)),
+        None => Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response()),
+    }
+}
+
+async fn call(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let call = Call::parse(&segment)?;
+    match (call.name.as_str(), method.as_str()) {
+        ("dependencies", "GET") => Ok(axum::Json(
+            state
+                .system
+                .config
+                .dependencies
+                .iter()
+                .map(|x| serde_json::json!({ "xsappname": x }))
+                .collect::<Vec<_>>(),
+        )
+        .into_response()),
+        ("upgrade", "POST") => upgrade(state, headers, body).await,
+        ("dependencies" | "upgrade", _) => Err(ApiError::MethodNotAllowed(format!(
+            "{} must be called by {}",
+            call.name,
+            if call.name == "upgrade" { "POST" } else { "GET" }
+        ))),
+        _ => Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}"))),
+    }
+}
+
+/// Parses `{"tenants": […], "options": {…}}`; `["*"]` (or any `*`) means every tenant.
+pub(crate) fn upgrade_request(
+    body: Option<Value>,
+) -> Result<(TenantSelection, Value), ApiError> {
+    let body = body.unwrap_or_else(|| Value::Object(Map::new()));
+    let Value::Object(body) = body else {
+        return Err(ApiError::BadRequest("The request body must be a JSON object".into()));
+    };
+    let options = match body.get("options") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(o @ Value::Object(_)) => o.clone(),
+        Some(_) => {
+            return Err(ApiError::BadRequest("Field 'options' must be an object".into()));
+        }
+    };
+    let tenants = match body.get("tenants") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list.clone(),
+        Some(_) => {
+            return Err(ApiError::Invalid {
+                message: "Value must be an array".into(),
+                code: "ASSERT_ARRAY",
+                target: "tenants".into(),
+            });
+        }
+    };
+    let mut ids = Vec::with_capacity(tenants.len());
+    let mut all = false;
+    for t in &tenants {
+        let Some(raw) = t.as_str() else {
+            return Err(ApiError::BadRequest(format!(
+                "Field 'tenants' must hold tenant ids (strings), got {t}"
+            )));
+        };
+        if raw == "*" {
+            all = true;
+        } else {
+            ids.push(tenant_id(raw)?);
+        }
+    }
+    let selection = if all {
+        TenantSelection::All
+    } else {
+        TenantSelection::Only(ids)
+    };
+    Ok((selection, options))
+}
+
+async fn upgrade(state: AppState, headers: HeaderMap, body: JsonBody) -> Result<Response, ApiError> {
+    let (selection, options) = upgrade_request(body.0)?;
+    if selection == TenantSelection::Only(Vec::new()) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let Some(job) = state.jobs().upgrade(selection, options).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    if prefers_async(&headers) {
+        return Ok(accepted_with_body(&state, &headers, &job));
+    }
+    match wait(&state, &job).await? {
+        Some(done) if done.job.status == Status::Finished => {
+            Ok((StatusCode::NO_CONTENT, job_header_map(&state, &headers, &job)).into_response())
+        }
+        Some(done) => Err(failed(&state, &headers, &done, true)),
+        None => Ok(accepted_with_body(&state, &headers, &job)),
+    }
+}
+
+pub(crate) async fn wait(state: &AppState, job: &JobWithTasks) -> Result<Option<JobWithTasks>, ApiError> {
+    Ok(state
+        .jobs()
+        .wait(&job.job.id, state.system.config.jobs.sync_timeout)
+        .await?)
+}
+
+fn job_header_map(state: &AppState, headers: &HeaderMap, job: &JobWithTasks) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in state.job_headers(headers, &job.job.id) {
+        map.insert(name, value);
+    }
+    map
+}
+
+fn accepted_with_body(state: &AppState, headers: &HeaderMap, job: &JobWithTasks) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        job_header_map(state, headers, job),
+        axum::Json(wire::enqueued_job(job)),
+    )
+        .into_response()
+}
+
+/// A synchronous operation whose job did not finish: 500 with the first failed task's error.
+pub(crate) fn failed(
+    state: &AppState,
+    headers: &HeaderMap,
+    job: &JobWithTasks,
+    with_job_headers: bool,
+) -> ApiError {
+    let message = job
+        .tasks
+        .iter()
+        .find_map(|t| t.error.clone())
+        .or_else(|| job.job.error.clone())
+        .unwrap_or_else(|| format!("Job {} ended {}", job.job.id, job.job.status));
+    ApiError::OperationFailed {
+        message,
+        headers: if with_job_headers {
+            state.job_headers(headers, &job.job.id)
+        } else {
+            Vec::new()
+        },
+    }
+}

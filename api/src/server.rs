@@ -1,0 +1,131 @@
+//! Building the router and serving it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mtx_shared::jobs::JobId;
+use mtx_shared::jobs::service::JobService;
+use mtx_shared::system::System;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::routes;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub system: Arc<System>,
+}
+
+impl AppState {
+    pub fn jobs(&self) -> &JobService {
+        &self.system.jobs
+    }
+
+    /// The absolute `Location` of a job's `pollJob`: from `MTX_PUBLIC_URL`, else from the
+    /// request's `Host`.
+    pub fn job_location(&self, headers: &HeaderMap, job: &JobId) -> String {
+        let base = match &self.system.config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let host = headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| {
+                        h.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+                    })
+                    .map_or_else(|| format!("localhost:{}", self.system.config.port), str::to_owned);
+                format!("http://{host}")
+            }
+        };
+        format!("{base}/-/cds/jobs/pollJob(ID='{job}')")
+    }
+
+    /// `Location` and `x-job-id` for a job.
+    pub fn job_headers(&self, headers: &HeaderMap, job: &JobId) -> Vec<(&'static str, HeaderValue)> {
+        let mut out = Vec::new();
+        if let Ok(v) = HeaderValue::from_str(&self.job_location(headers, job)) {
+            out.push(("location", v));
+        }
+        if let Ok(v) = HeaderValue::from_str(&job.to_string()) {
+            out.push(("x-job-id", v));
+        }
+        out
+    }
+}
+
+/// The complete HTTP API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.system.config.body_limit;
+    Router::new()
+        .merge(routes::saas_provisioning::routes())
+        .merge(routes::deployment::routes())
+        .merge(routes::jobs::routes())
+        .merge(routes::health::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("No such resource".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method not allowed for this resource".into())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({"error":{"message":"Internal server error","code":"500"}})),
+    )
+        .into_response()
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then drains HTTP and (in the
+/// embedded mode) stops the in-process runner, letting in-flight tasks finish.
+pub async fn serve(
+    listener: TcpListener,
+    system: Arc<System>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Whatever the control plane says is unfinished goes (back) into the queue: after a crash of
+    // the embedded mode, or when Redis lost its data.
+    match system.jobs.reconcile().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tasks = n, "re-enqueued unfinished tasks from the control plane"),
+        Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
+    }
+    let runner_stop = CancellationToken::new();
+    let runner = if system.config.distributed() {
+        None
+    } else {
+        let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
+        let runner = system.runner(format!("api-{}", std::process::id()), slots);
+        Some(tokio::spawn(runner.run(runner_stop.clone())))
+    };
+
+    let app = router(AppState {
+        system: system.clone(),
+    });
+    tracing::info!(addr = %listener.local_addr()?, "mtx-api listening");
+    let http_stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { http_stop.cancelled().await })
+        .await?;
+    runner_stop.cancel();
+    if let Some(runner) = runner {
+        let _ = runner.await;
+    }
+    tracing::info!("mtx-api stopped");
+    Ok(())
+}

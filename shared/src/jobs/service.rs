@@ -1,0 +1,296 @@
+//! The job service: turns a tenant operation into a job of per-tenant tasks, records it in the
+//! control plane (the source of truth) and hands the tasks to the scheduler.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::{Job, JobId, JobWithTasks, Op, Status, Task, TaskId};
+use crate::config::JobsConfig;
+use crate::control::{ControlError, ControlStore, TenantRecord};
+use crate::scheduler::{QueuedTask, Scheduler, SchedulerError};
+use crate::tenant::{DatabaseId, TenantId, TenantStore, TenantStoreError};
+use crate::versions::{ModelVersions, VersionError};
+
+/// Which tenants an upgrade covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantSelection {
+    /// `["*"]`: every subscribed tenant.
+    All,
+    /// Exactly these tenants (duplicates removed), each of which must be subscribed.
+    Only(Vec<TenantId>),
+}
+
+/// Why a job could not be created or read.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("Tenant operation job queue is full. Please try again later.")]
+    QueueFull,
+    #[error("{}", not_found_message(.0))]
+    TenantsNotFound(Vec<TenantId>),
+    #[error("database '{0}' is not configured")]
+    UnknownDatabase(String),
+    #[error(transparent)]
+    Control(ControlError),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Store(#[from] TenantStoreError),
+}
+
+fn not_found_message(tenants: &[TenantId]) -> String {
+    match tenants {
+        [one] => format!("Tenant {one} not found"),
+        many => format!(
+            "Tenants not found: {}",
+            many.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+impl From<ControlError> for JobError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::QueueFull => JobError::QueueFull,
+            other => JobError::Control(other),
+        }
+    }
+}
+
+/// Creates jobs and reports on them.
+#[derive(Debug, Clone)]
+pub struct JobService {
+    pub control: Arc<dyn ControlStore>,
+    pub scheduler: Arc<dyn Scheduler>,
+    pub tenants: Arc<dyn TenantStore>,
+    pub versions: Arc<ModelVersions>,
+    pub config: JobsConfig,
+}
+
+impl JobService {
+    /// Subscribes (or re-subscribes) a tenant: deploys the current model and stores the
+    /// subscription metadata (deep-merged into what is stored). `database` places a new tenant
+    /// explicitly; otherwise it goes to the least loaded database.
+    pub async fn subscribe(
+        &self,
+        tenant: TenantId,
+        metadata: serde_json::Value,
+        database: Option<DatabaseId>,
+    ) -> Result<JobWithTasks, JobError> {
+        let model = self.versions.current().await?;
+        let existing = self.control.get_tenant(&tenant).await?;
+        let database = match (existing, database) {
+            (Some(record), _) => record.location.database().clone(),
+            (None, Some(db)) => {
+                if !self.tenants.databases().contains(&db) {
+                    return Err(JobError::UnknownDatabase(db.to_string()));
+                }
+                db
+            }
+            (None, None) => self.least_loaded_database().await?,
+        };
+        let args = serde_json::json!({ "data": metadata });
+        self.enqueue(Op::Subscribe, args, vec![(tenant, database)], Some(&model.hash))
+            .await
+    }
+
+    /// Unsubscribes a tenant: removes its storage and its control-plane row. Unknown tenants
+    /// are accepted (the job finishes without doing anything), as cds-mtxs does.
+    pub async fn unsubscribe(&self, tenant: TenantId) -> Result<JobWithTasks, JobError> {
+        let database = match self.control.get_tenant(&tenant).await? {
+            Some(record) => record.location.database().clone(),
+            None => self.default_database()?,
+        };
+        self.enqueue(Op::Unsubscribe, serde_json::json!({}), vec![(tenant, database)], None)
+            .await
+    }
+
+    /// Upgrades the selected tenants to the current model. `None` when the selection is empty
+    /// (no job is created). Unknown tenants in an explicit list refuse the whole request.
+    pub async fn upgrade(
+        &self,
+        selection: TenantSelection,
+        options: serde_json::Value,
+    ) -> Result<Option<JobWithTasks>, JobError> {
+        let records: Vec<TenantRecord> = match selection {
+            TenantSelection::All => self.control.list_tenants().await?,
+            TenantSelection::Only(ids) => {
+                let mut seen = BTreeSet::new();
+                let mut found = Vec::new();
+                let mut missing = Vec::new();
+                for id in ids {
+                    if !seen.insert(id.clone()) {
+                        continue;
+                    }
+                    match self.control.get_tenant(&id).await? {
+                        Some(record) => found.push(record),
+                        None => missing.push(id),
+                    }
+                }
+                if !missing.is_empty() {
+                    return Err(JobError::TenantsNotFound(missing));
+                }
+                found
+            }
+        };
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let model = self.versions.current().await?;
+        let targets = records
+            .into_iter()
+            .map(|r| {
+                let db = r.location.database().clone();
+                (r.id, db)
+            })
+            .collect();
+        let args = serde_json::json!({ "options": options });
+        self.enqueue(Op::Upgrade, args, targets, Some(&model.hash))
+            .await
+            .map(Some)
+    }
+
+    async fn enqueue(
+        &self,
+        op: Op,
+        args: serde_json::Value,
+        targets: Vec<(TenantId, DatabaseId)>,
+        model: Option<&crate::model::ModelHash>,
+    ) -> Result<JobWithTasks, JobError> {
+        let now = Utc::now();
+        let job = Job {
+            id: JobId::new(),
+            op,
+            args: args.clone(),
+            status: Status::Queued,
+            error: None,
+            created_at: now,
+            modified_at: now,
+        };
+        let mut tasks: Vec<Task> = targets
+            .into_iter()
+            .map(|(tenant, database)| Task {
+                id: TaskId::new(),
+                job_id: job.id,
+                tenant,
+                op,
+                args: args.clone(),
+                status: Status::Queued,
+                error: None,
+                database,
+                model: model.cloned(),
+                attempt: 0,
+                worker: None,
+                created_at: now,
+                modified_at: now,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect();
+        tasks.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        self.control
+            .insert_job(&job, &tasks, self.config.queue_size)
+            .await?;
+        let queued: Vec<QueuedTask> = tasks.iter().map(|t| self.queued(t)).collect();
+        if let Err(e) = self.scheduler.enqueue(&queued).await {
+            // The job is recorded; the reconciler hands its tasks to the queue once it is back.
+            tracing::warn!(job.id = %job.id, error = %e, "queue unavailable; job recorded, enqueue deferred");
+        }
+        tracing::info!(job.id = %job.id, job.op = %op, tasks = tasks.len(), "job enqueued");
+        Ok(JobWithTasks { job, tasks })
+    }
+
+    /// The scheduler's view of a task.
+    pub fn queued(&self, task: &Task) -> QueuedTask {
+        QueuedTask {
+            task: task.id,
+            job: task.job_id,
+            tenant: task.tenant.clone(),
+            database: task.database.clone(),
+            lane: task.op.lane(),
+            max_attempts: self.config.max_attempts,
+        }
+    }
+
+    /// Hands every unfinished task of the control plane to the scheduler again (idempotent).
+    /// Run at start-up and by the reconciler: the control plane is the truth, the queue only
+    /// transport, so a restarted in-process queue or a flushed Redis loses nothing.
+    pub async fn reconcile(&self) -> Result<usize, JobError> {
+        let unfinished = self.control.unfinished_tasks().await?;
+        let queued: Vec<QueuedTask> = unfinished.iter().map(|t| self.queued(t)).collect();
+        for chunk in queued.chunks(1000) {
+            self.scheduler
+                .enqueue(chunk)
+                .await
+                .map_err(|e| JobError::Control(ControlError::Unavailable(e.to_string())))?;
+        }
+        Ok(queued.len())
+    }
+
+    /// Waits until the job ends or `timeout` passes; `None` on timeout.
+    pub async fn wait(&self, id: &JobId, timeout: Duration) -> Result<Option<JobWithTasks>, JobError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(job) = self.control.get_job(id).await?
+                && job.job.status.is_terminal()
+            {
+                return Ok(Some(job));
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    async fn least_loaded_database(&self) -> Result<DatabaseId, JobError> {
+        let counts = self.control.tenants_per_database().await?;
+        self.tenants
+            .databases()
+            .into_iter()
+            .min_by_key(|db| counts.get(db).copied().unwrap_or(0))
+            .ok_or_else(|| JobError::UnknownDatabase("(none configured)".into()))
+    }
+
+    fn default_database(&self) -> Result<DatabaseId, JobError> {
+        self.tenants
+            .databases()
+            .into_iter()
+            .next()
+            .ok_or_else(|| JobError::UnknownDatabase("(none configured)".into()))
+    }
+}
+
+impl From<SchedulerError> for JobError {
+    fn from(e: SchedulerError) -> Self {
+        JobError::Control(ControlError::Unavailable(e.to_string()))
+    }
+}
+
+/// Reads, for the jobs and provisioning APIs.
+impl JobService {
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobWithTasks>, JobError> {
+        Ok(self.control.get_job(id).await?)
+    }
+
+    /// The newest `limit` jobs, newest first.
+    pub async fn jobs(&self, limit: usize) -> Result<Vec<JobWithTasks>, JobError> {
+        Ok(self.control.list_jobs(limit).await?)
+    }
+
+    pub async fn task(&self, id: &TaskId) -> Result<Option<Task>, JobError> {
+        Ok(self.control.get_task(id).await?)
+    }
+
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, JobError> {
+        Ok(self.control.get_tenant(id).await?)
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<TenantRecord>, JobError> {
+        Ok(self.control.list_tenants().await?)
+    }
+}

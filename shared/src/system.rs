@@ -1,0 +1,137 @@
+//! Assembling the system from the configuration: which control plane, tenant store and
+//! scheduler implementations run. Both binaries build the same [`System`]; embedded and
+//! production differ only here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::config::{Config, StorageConfig};
+use crate::control::ControlStore;
+use crate::control::postgres::PostgresControlStore;
+use crate::control::sqlite::SqliteControlStore;
+use crate::deploy::Deployer;
+use crate::jobs::runner::{Runner, RunnerConfig};
+use crate::jobs::service::JobService;
+use crate::scheduler::memory::MemoryScheduler;
+use crate::scheduler::redis::RedisScheduler;
+use crate::scheduler::{Limits, Scheduler};
+use crate::tenant::TenantStore;
+use crate::tenant::store::postgres::{PgTimeouts, PostgresTenantStore};
+use crate::tenant::store::sqlite::SqliteTenantStore;
+use crate::versions::ModelVersions;
+
+/// The assembled parts.
+#[derive(Debug, Clone)]
+pub struct System {
+    pub config: Arc<Config>,
+    pub control: Arc<dyn ControlStore>,
+    pub tenants: Arc<dyn TenantStore>,
+    pub scheduler: Arc<dyn Scheduler>,
+    pub versions: Arc<ModelVersions>,
+    pub jobs: JobService,
+    pub deployer: Deployer,
+}
+
+impl System {
+    /// Connects the stores and the queue named by `config` and loads the model.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool_size = (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4);
+        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) = match &config.storage {
+            StorageConfig::Embedded { data_dir, file_stem } => {
+                let control = SqliteControlStore::open(data_dir)
+                    .await
+                    .with_context(|| format!("opening the control plane in {}", data_dir.display()))?;
+                let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
+                (Arc::new(control), Arc::new(tenants))
+            }
+            StorageConfig::Postgres { databases } => {
+                let first = databases
+                    .first()
+                    .context("no PostgreSQL database configured")?;
+                let control = PostgresControlStore::connect(first.url.expose(), 8)
+                    .await
+                    .with_context(|| format!("connecting the control plane at {}", first.url.masked()))?;
+                let urls: Vec<_> = databases
+                    .iter()
+                    .map(|db| (db.id.clone(), db.url.expose().to_owned()))
+                    .collect();
+                let timeouts = PgTimeouts {
+                    lock_timeout: config.pg_timeouts.lock_timeout,
+                    statement_timeout: config.pg_timeouts.statement_timeout,
+                };
+                let tenants = PostgresTenantStore::connect(&urls, pool_size)
+                    .await
+                    .context("connecting the tenant databases")?
+                    .with_timeouts(timeouts);
+                (Arc::new(control), Arc::new(tenants))
+            }
+        };
+        let limits = Limits {
+            worker_size: config.jobs.worker_size,
+            cluster_size: config.jobs.cluster_size,
+        };
+        let scheduler: Arc<dyn Scheduler> = match &config.redis_url {
+            Some(url) => {
+                let redis = RedisScheduler::connect(url.expose(), &config.redis_prefix)
+                    .await
+                    .with_context(|| format!("connecting the Redis queue at {}", url.masked()))?;
+                redis
+                    .initial_limits(limits)
+                    .await
+                    .context("storing the initial job limits in Redis")?;
+                Arc::new(redis)
+            }
+            None => Arc::new(MemoryScheduler::new(limits)),
+        };
+        let versions = Arc::new(
+            ModelVersions::load(config.model.clone(), control.clone())
+                .context("loading the model")?,
+        );
+        versions
+            .current()
+            .await
+            .context("storing the model version in the control plane")?;
+        let jobs = JobService {
+            control: control.clone(),
+            scheduler: scheduler.clone(),
+            tenants: tenants.clone(),
+            versions: versions.clone(),
+            config: config.jobs.clone(),
+        };
+        let deployer = Deployer {
+            tenants: tenants.clone(),
+            control: control.clone(),
+            versions: versions.clone(),
+        };
+        Ok(Self {
+            config: Arc::new(config),
+            control,
+            tenants,
+            scheduler,
+            versions,
+            jobs,
+            deployer,
+        })
+    }
+
+    /// A runner executing tasks with `slots` parallel slots.
+    pub fn runner(&self, worker_id: String, slots: u32) -> Arc<Runner> {
+        let jobs = &self.config.jobs;
+        Arc::new(Runner::new(
+            RunnerConfig {
+                worker_id,
+                slots,
+                lease: jobs.lease,
+                max_attempts: jobs.max_attempts,
+                task_timeout: jobs.task_timeout,
+                grace: Duration::from_secs(30),
+                cleanup_age: jobs.cleanup_age,
+                reconcile_every: Duration::from_secs(30),
+            },
+            self.jobs.clone(),
+            self.deployer.clone(),
+        ))
+    }
+}
