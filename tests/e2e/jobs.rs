@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::StreamExt as _;
 use mtx_shared::scheduler::Limits;
-use mtx_tests::{ModelFile, Mode, TestServer};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

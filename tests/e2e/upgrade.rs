@@ -1,7 +1,7 @@
 //! Upgrades: the tenant list is honoured exactly, sync and async answers, model evolution.
 
 use anyhow::ensure;
-use mtx_tests::{ModelFile, Mode, TestServer};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
