@@ -106,6 +106,11 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
     }
     let runner_stop = CancellationToken::new();
+    // Status callbacks are delivered by every process, the API too: in the embedded mode it is
+    // the only one, and in production it keeps callbacks flowing while workers are scaled down.
+    let callbacks = system
+        .deliverer()?
+        .map(|d| tokio::spawn(d.run(runner_stop.clone())));
     let runner = if system.config.distributed() {
         None
     } else {
@@ -125,6 +130,9 @@ pub async fn serve(
     runner_stop.cancel();
     if let Some(runner) = runner {
         let _ = runner.await;
+    }
+    if let Some(callbacks) = callbacks {
+        let _ = callbacks.await;
     }
     tracing::info!("mtx-api stopped");
     Ok(())

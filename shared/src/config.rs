@@ -6,7 +6,12 @@
 //!   "url":"postgres://…"}],"redisUrl":"…","jobs":{"workerSize":4,…},"auth":"dummy",…}`;
 //! - a CAP project's `package.json` (its `cds` section) or `.cdsrc.json`, from which the
 //!   cds-mtxs keys are understood: `requires.multitenancy.jobs`,
-//!   `requires["cds.xt.SaasProvisioningService"].jobs` and `.dependencies`.
+//!   `requires["cds.xt.SaasProvisioningService"].jobs` and `.dependencies`, and the SaaS
+//!   registry credentials in `requires.multitenancy.credentials`.
+//!
+//! Authentication, SaaS registry credentials and callback delivery are in [`security`].
+
+mod security;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +22,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::tenant::DatabaseId;
+
+pub use security::{
+    AuthConfig, AuthMode, BasicUser, CallbacksConfig, JwtConfig, SaasRegistryConfig,
+};
 
 /// A value that must never be printed (URLs with passwords, client secrets).
 #[derive(Clone, PartialEq, Eq)]
@@ -90,7 +99,10 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
 pub enum StorageConfig {
     /// One SQLite file per tenant under `data_dir` (`<stem>-<tenant>.sqlite`); the control plane in
     /// `mtx-control.sqlite` beside them.
-    Embedded { data_dir: PathBuf, file_stem: String },
+    Embedded {
+        data_dir: PathBuf,
+        file_stem: String,
+    },
     /// PostgreSQL; the first database also holds the control plane (schema `mtx`).
     Postgres { databases: Vec<DatabaseConfig> },
 }
@@ -110,14 +122,6 @@ pub enum ModelSource {
     Builtin,
     /// A `csn.json` file or a `cds build` output folder.
     Path(PathBuf),
-}
-
-/// The authentication mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// Development: every request is allowed, as a privileged user.
-    Dummy,
 }
 
 /// Job execution settings.
@@ -204,7 +208,14 @@ pub struct Config {
     pub model: ModelSource,
     pub jobs: JobsConfig,
     pub pg_timeouts: PgTimeoutsConfig,
-    pub auth: AuthMode,
+    pub auth: AuthConfig,
+    /// The SaaS registry's credentials; without them status callbacks are ignored (as cds does).
+    pub saas_registry: Option<SaasRegistryConfig>,
+    /// How status callbacks are delivered.
+    pub callbacks: CallbacksConfig,
+    /// `SUBSCRIPTION_URL`: the application URL of a subscriber when the request names none;
+    /// `${tenant_subdomain}` is replaced by the subscriber's subdomain.
+    pub subscription_url: Option<String>,
     /// Largest accepted request body.
     pub body_limit: usize,
     /// `xsappname`s reported by `GET /-/cds/saas-provisioning/dependencies`.
@@ -250,7 +261,10 @@ struct Builder {
     model: Option<PathBuf>,
     jobs: JobsConfig,
     pg_timeouts: PgTimeoutsConfig,
-    auth: Option<AuthMode>,
+    auth: security::AuthSettings,
+    saas_registry: Option<SaasRegistryConfig>,
+    callbacks: CallbacksConfig,
+    subscription_url: Option<String>,
     body_limit: Option<usize>,
     dependencies: Vec<String>,
     worker_slots: Option<u32>,
@@ -295,8 +309,17 @@ impl Builder {
             )?;
         }
         if let Some(deps) = saas.and_then(|s| s.get("dependencies")) {
-            let key = format!("{file}: cds.requires[\"cds.xt.SaasProvisioningService\"].dependencies");
+            let key =
+                format!("{file}: cds.requires[\"cds.xt.SaasProvisioningService\"].dependencies");
             self.dependencies = string_list(deps, &key)?;
+        }
+        if let Some(creds) = requires
+            .and_then(|r| r.get("multitenancy"))
+            .and_then(|m| m.get("credentials"))
+            .filter(|c| c.get("saas_registry_url").is_some())
+        {
+            let key = format!("{file}: cds.requires.multitenancy.credentials");
+            self.saas_registry = Some(security::saas_registry(creds, &key)?);
         }
         Ok(())
     }
@@ -306,14 +329,33 @@ impl Builder {
             return Err(bad("MTX_CONFIG", "the config file must hold a JSON object"));
         };
         const KNOWN: &[&str] = &[
-            "host", "port", "publicUrl", "dataDir", "fileStem", "databases", "databaseUrl",
-            "redisUrl", "redisPrefix", "model", "jobs", "pgTimeouts", "auth", "bodyLimit",
-            "dependencies", "workerSlots",
+            "host",
+            "port",
+            "publicUrl",
+            "dataDir",
+            "fileStem",
+            "databases",
+            "databaseUrl",
+            "redisUrl",
+            "redisPrefix",
+            "model",
+            "jobs",
+            "pgTimeouts",
+            "auth",
+            "bodyLimit",
+            "dependencies",
+            "workerSlots",
+            "saasRegistry",
+            "callbacks",
+            "subscriptionUrl",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(bad(
                 unknown,
-                format!("unknown key in the config file (known: {})", KNOWN.join(", ")),
+                format!(
+                    "unknown key in the config file (known: {})",
+                    KNOWN.join(", ")
+                ),
             ));
         }
         if let Some(x) = obj.get("host") {
@@ -381,7 +423,16 @@ impl Builder {
             }
         }
         if let Some(x) = obj.get("auth") {
-            self.auth = Some(auth(&string(x, "auth")?, "auth")?);
+            self.auth.apply_file(x)?;
+        }
+        if let Some(x) = obj.get("saasRegistry") {
+            self.saas_registry = Some(security::saas_registry(x, "saasRegistry")?);
+        }
+        if let Some(x) = obj.get("callbacks") {
+            security::apply_callbacks(&mut self.callbacks, x)?;
+        }
+        if let Some(x) = obj.get("subscriptionUrl") {
+            self.subscription_url = Some(string(x, "subscriptionUrl")?);
         }
         if let Some(x) = obj.get("bodyLimit") {
             self.body_limit = Some(positive(number(x, "bodyLimit")?, "bodyLimit")? as usize);
@@ -405,16 +456,20 @@ impl Builder {
                 "workerSize" => self.jobs.worker_size = positive_u32(number(v, &key)?, &key)?,
                 "clusterSize" => self.jobs.cluster_size = positive_u32(number(v, &key)?, &key)?,
                 "queueSize" => self.jobs.queue_size = positive(number(v, &key)?, &key)? as usize,
-                "leaseMs" => self.jobs.lease = Duration::from_millis(positive(number(v, &key)?, &key)?),
+                "leaseMs" => {
+                    self.jobs.lease = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                }
                 "maxAttempts" => self.jobs.max_attempts = positive_u32(number(v, &key)?, &key)?,
                 "taskTimeoutMs" => {
-                    self.jobs.task_timeout = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                    self.jobs.task_timeout =
+                        Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 "cleanupAgeMs" | "cleanupAge" => {
                     self.jobs.cleanup_age = Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 "syncTimeoutMs" => {
-                    self.jobs.sync_timeout = Duration::from_millis(positive(number(v, &key)?, &key)?)
+                    self.jobs.sync_timeout =
+                        Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
                 // cds-mtxs keys without a meaning here (our queue is durable and leases replace
                 // heartbeats); accepted so a CAP project's configuration loads unchanged.
@@ -451,7 +506,10 @@ impl Builder {
                 .filter(|p| !p.trim().is_empty())
                 .map(|pair| {
                     let (id, url) = pair.trim().split_once('=').ok_or_else(|| {
-                        bad("MTX_DATABASES", format!("'{pair}' is not of the form id=url"))
+                        bad(
+                            "MTX_DATABASES",
+                            format!("'{pair}' is not of the form id=url"),
+                        )
                     })?;
                     database(id.trim(), url.trim(), "MTX_DATABASES")
                 })
@@ -511,8 +569,16 @@ impl Builder {
         if let Some(n) = num("MTX_WORKER_SLOTS")? {
             self.worker_slots = Some(positive_u32(n, "MTX_WORKER_SLOTS")?);
         }
-        if let Some(v) = get("MTX_AUTH") {
-            self.auth = Some(auth(v, "MTX_AUTH")?);
+        let owned = |k: &str| get(k).map(str::to_owned);
+        self.auth.apply_env(&owned)?;
+        security::apply_callbacks_env(&mut self.callbacks, &owned)?;
+        if let Some(v) = get("MTX_SAAS_CREDENTIALS") {
+            let value: Value = serde_json::from_str(v)
+                .map_err(|e| bad("MTX_SAAS_CREDENTIALS", format!("is not valid JSON: {e}")))?;
+            self.saas_registry = Some(security::saas_registry(&value, "MTX_SAAS_CREDENTIALS")?);
+        }
+        if let Some(v) = get("SUBSCRIPTION_URL") {
+            self.subscription_url = Some(v.to_owned());
         }
         Ok(())
     }
@@ -535,6 +601,8 @@ impl Builder {
                  workers on other machines cannot reach embedded SQLite files",
             ));
         }
+        let production = matches!(storage, StorageConfig::Postgres { .. });
+        let auth = self.auth.finish(production)?;
         let jobs = self.jobs;
         Ok(Config {
             config_file: self.config_file,
@@ -550,7 +618,10 @@ impl Builder {
                 .unwrap_or(jobs.worker_size.saturating_mul(jobs.cluster_size)),
             jobs,
             pg_timeouts: self.pg_timeouts,
-            auth: self.auth.unwrap_or(AuthMode::Dummy),
+            auth,
+            saas_registry: self.saas_registry,
+            callbacks: self.callbacks,
+            subscription_url: self.subscription_url,
             body_limit: self.body_limit.unwrap_or(1024 * 1024),
             dependencies: self.dependencies,
         })
@@ -600,7 +671,10 @@ fn file_stem(v: &str, key: &str) -> Result<String, ConfigError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(bad(key, "must be a non-empty file name stem of [A-Za-z0-9_-]"));
+        return Err(bad(
+            key,
+            "must be a non-empty file name stem of [A-Za-z0-9_-]",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -637,8 +711,12 @@ fn unique_ids(dbs: &[DatabaseConfig], key: &str) -> Result<(), ConfigError> {
 }
 
 fn redis_url(v: &str, key: &str) -> Result<Secret, ConfigError> {
-    if !(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("redis+unix://")) {
-        return Err(bad(key, "must be a redis://, rediss:// or redis+unix:// URL"));
+    if !(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("redis+unix://"))
+    {
+        return Err(bad(
+            key,
+            "must be a redis://, rediss:// or redis+unix:// URL",
+        ));
     }
     Ok(Secret::new(v))
 }
@@ -653,13 +731,6 @@ fn redis_prefix(v: &str, key: &str) -> Result<String, ConfigError> {
         return Err(bad(key, "must be 1-32 characters of [A-Za-z0-9_.-]"));
     }
     Ok(v.to_owned())
-}
-
-fn auth(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
-    match v {
-        "dummy" => Ok(AuthMode::Dummy),
-        other => Err(bad(key, format!("unknown auth mode '{other}' (supported: dummy)"))),
-    }
 }
 
 #[cfg(test)]
@@ -684,15 +755,20 @@ mod tests {
                 file_stem: "db".into()
             }
         );
-        assert_eq!((c.jobs.worker_size, c.jobs.cluster_size, c.jobs.queue_size), (4, 3, 100));
+        assert_eq!(
+            (c.jobs.worker_size, c.jobs.cluster_size, c.jobs.queue_size),
+            (4, 3, 100)
+        );
         assert_eq!(c.model, ModelSource::Builtin);
-        assert_eq!(c.auth, AuthMode::Dummy);
+        assert_eq!(c.auth.mode, AuthMode::Dummy);
+        assert_eq!(c.saas_registry, None);
     }
 
     #[test]
     fn environment_overrides_and_errors_name_the_key() {
         let c = Config::load(&env(&[
             ("MTX_DATABASE_URL", "postgres://u:pw@h/db"),
+            ("MTX_AUTH_ALLOW_DUMMY", "true"),
             ("MTX_WORKER_SIZE", "2"),
         ]))
         .expect("loads");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::callbacks::delivery::Deliverer;
 use crate::config::{Config, StorageConfig};
 use crate::control::ControlStore;
 use crate::control::postgres::PostgresControlStore;
@@ -38,36 +39,42 @@ impl System {
     /// Connects the stores and the queue named by `config` and loads the model.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool_size = (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4);
-        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) = match &config.storage {
-            StorageConfig::Embedded { data_dir, file_stem } => {
-                let control = SqliteControlStore::open(data_dir)
-                    .await
-                    .with_context(|| format!("opening the control plane in {}", data_dir.display()))?;
-                let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
-                (Arc::new(control), Arc::new(tenants))
-            }
-            StorageConfig::Postgres { databases } => {
-                let first = databases
-                    .first()
-                    .context("no PostgreSQL database configured")?;
-                let control = PostgresControlStore::connect(first.url.expose(), 8)
-                    .await
-                    .with_context(|| format!("connecting the control plane at {}", first.url.masked()))?;
-                let urls: Vec<_> = databases
-                    .iter()
-                    .map(|db| (db.id.clone(), db.url.expose().to_owned()))
-                    .collect();
-                let timeouts = PgTimeouts {
-                    lock_timeout: config.pg_timeouts.lock_timeout,
-                    statement_timeout: config.pg_timeouts.statement_timeout,
-                };
-                let tenants = PostgresTenantStore::connect(&urls, pool_size)
-                    .await
-                    .context("connecting the tenant databases")?
-                    .with_timeouts(timeouts);
-                (Arc::new(control), Arc::new(tenants))
-            }
-        };
+        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) =
+            match &config.storage {
+                StorageConfig::Embedded {
+                    data_dir,
+                    file_stem,
+                } => {
+                    let control = SqliteControlStore::open(data_dir).await.with_context(|| {
+                        format!("opening the control plane in {}", data_dir.display())
+                    })?;
+                    let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
+                    (Arc::new(control), Arc::new(tenants))
+                }
+                StorageConfig::Postgres { databases } => {
+                    let first = databases
+                        .first()
+                        .context("no PostgreSQL database configured")?;
+                    let control = PostgresControlStore::connect(first.url.expose(), 8)
+                        .await
+                        .with_context(|| {
+                            format!("connecting the control plane at {}", first.url.masked())
+                        })?;
+                    let urls: Vec<_> = databases
+                        .iter()
+                        .map(|db| (db.id.clone(), db.url.expose().to_owned()))
+                        .collect();
+                    let timeouts = PgTimeouts {
+                        lock_timeout: config.pg_timeouts.lock_timeout,
+                        statement_timeout: config.pg_timeouts.statement_timeout,
+                    };
+                    let tenants = PostgresTenantStore::connect(&urls, pool_size)
+                        .await
+                        .context("connecting the tenant databases")?
+                        .with_timeouts(timeouts);
+                    (Arc::new(control), Arc::new(tenants))
+                }
+            };
         let limits = Limits {
             worker_size: config.jobs.worker_size,
             cluster_size: config.jobs.cluster_size,
@@ -114,6 +121,21 @@ impl System {
             jobs,
             deployer,
         })
+    }
+
+    /// The status-callback deliverer, when SaaS registry credentials are configured (without
+    /// them no callback is ever recorded, as in cds-mtxs).
+    pub fn deliverer(&self) -> anyhow::Result<Option<Arc<Deliverer>>> {
+        let Some(registry) = &self.config.saas_registry else {
+            return Ok(None);
+        };
+        let deliverer = Deliverer::new(
+            self.control.clone(),
+            registry.clone(),
+            self.config.callbacks.clone(),
+        )
+        .context("building the HTTP client for status callbacks")?;
+        Ok(Some(Arc::new(deliverer)))
     }
 
     /// A runner executing tasks with `slots` parallel slots.
