@@ -12,6 +12,7 @@ use mtx_shared::system::System;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Authenticator};
 use crate::error::ApiError;
 use crate::routes;
 
@@ -19,9 +20,19 @@ use crate::routes;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub system: Arc<System>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
+    /// The state for `system`, with the authenticator its configuration names.
+    pub fn new(system: Arc<System>) -> anyhow::Result<Self> {
+        let auth = Authenticator::from_config(&system.config.auth)?;
+        Ok(Self {
+            system,
+            auth: Arc::new(auth),
+        })
+    }
+
     pub fn jobs(&self) -> &JobService {
         &self.system.jobs
     }
@@ -70,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_roles))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
@@ -98,6 +110,8 @@ pub async fn serve(
     system: Arc<System>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Built first: a bad authentication setting stops the start before anything runs.
+    let app = router(AppState::new(system.clone())?);
     // Whatever the control plane says is unfinished goes (back) into the queue: after a crash of
     // the embedded mode, or when Redis lost its data.
     match system.jobs.reconcile().await {
@@ -119,9 +133,6 @@ pub async fn serve(
         Some(tokio::spawn(runner.run(runner_stop.clone())))
     };
 
-    let app = router(AppState {
-        system: system.clone(),
-    });
     tracing::info!(addr = %listener.local_addr()?, "mtx-api listening");
     let http_stop = shutdown.clone();
     axum::serve(listener, app)

@@ -195,6 +195,23 @@ async fn callback_becomes_due_only_when_its_job_ends(store: &dyn ControlStore) {
             .is_empty(),
         "a claimed callback is not claimed again while its lease runs"
     );
+
+    // Handed back unsent (shutdown): due again at once, and the attempt is not counted.
+    store
+        .release_callback_claim(&job, 1)
+        .await
+        .expect("release");
+    let again = store.claim_due_callbacks(10, LEASE).await.expect("claim");
+    assert_eq!(again.iter().map(|d| d.attempt).collect::<Vec<_>>(), vec![1]);
+    // A stale hand-back (not the latest claim) changes nothing.
+    store
+        .release_callback_claim(&job, 7)
+        .await
+        .expect("stale release is a no-op");
+    assert_eq!(
+        store.callbacks_of(&[job]).await.expect("read")[&job].attempts,
+        1
+    );
 }
 
 async fn attempts_are_recorded_and_retries_come_due_again(store: &dyn ControlStore) {

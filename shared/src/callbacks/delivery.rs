@@ -94,8 +94,15 @@ impl Deliverer {
         let mut sent = 0;
         for callback in due {
             if shutdown.is_cancelled() {
-                // Unsent claims become due again when their lease ends.
-                break;
+                // Hand the rest back so the next process sends it without waiting for the lease.
+                if let Err(e) = self
+                    .control
+                    .release_callback_claim(&callback.job_id, callback.attempt)
+                    .await
+                {
+                    tracing::warn!(job.id = %callback.job_id, error = %e, "could not hand back a callback claim; it is retried when the claim expires");
+                }
+                continue;
             }
             self.pace(rate).await;
             let span = tracing::info_span!(

@@ -178,4 +178,8 @@ pub trait ControlStore: Send + Sync + Debug {
         attempt: &CallbackAttempt,
         next: NextStep,
     ) -> Result<bool, ControlError>;
+    /// Hands back a claimed attempt that was never sent (the process is shutting down): the
+    /// callback is due again at once and the attempt is not counted. A no-op unless
+    /// `attempt` is still the callback's latest claim.
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError>;
 }

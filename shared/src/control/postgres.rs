@@ -898,4 +898,19 @@ impl ControlStore for PostgresControlStore {
             .await
             .map_err(codec::classify)
     }
+
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE mtx.callbacks SET attempts = attempts - 1, next_attempt_at = $3 \
+             WHERE job_id = $1 AND attempts = $2 AND state = $4",
+        )
+        .bind(job.0)
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(codec::now())
+        .bind(CallbackState::Pending.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
 }

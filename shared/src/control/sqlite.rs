@@ -960,6 +960,21 @@ impl ControlStore for SqliteControlStore {
             .await
             .map_err(codec::classify)
     }
+
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE callbacks SET attempts = attempts - 1, next_attempt_at = ?3 \
+             WHERE job_id = ?1 AND attempts = ?2 AND state = ?4",
+        )
+        .bind(job.to_string())
+        .bind(i64::from(attempt))
+        .bind(ts_text(codec::now()))
+        .bind(CallbackState::Pending.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
