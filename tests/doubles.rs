@@ -38,8 +38,8 @@ pub const EC_KEY: &str = include_str!("fixtures/jwt-ec.pem");
 /// A key the identity service does not know: tokens signed with it are forgeries.
 pub const ATTACKER_KEY: &str = include_str!("fixtures/jwt-rsa-attacker.pem");
 
-fn stop_on(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
-    async move { shutdown.cancelled().await }
+async fn stop_on(shutdown: CancellationToken) {
+    shutdown.cancelled().await;
 }
 
 /// A key the token server publishes.

@@ -57,7 +57,7 @@ pub struct Authenticator {
 enum Kind {
     Dummy,
     Basic(BTreeMap<String, BasicUser>),
-    Jwt(jwt::Verifier),
+    Jwt(Box<jwt::Verifier>),
 }
 
 /// Why a request is not authenticated; only logged, never sent.
@@ -84,7 +84,7 @@ impl Authenticator {
                     .jwt
                     .clone()
                     .ok_or_else(|| anyhow::anyhow!("the jwt mode needs its settings"))?;
-                Kind::Jwt(jwt::Verifier::new(jwt)?)
+                Kind::Jwt(Box::new(jwt::Verifier::new(jwt)?))
             }
         };
         Ok(Self { kind })
