@@ -74,9 +74,12 @@ impl ScratchDatabase {
 
     pub async fn drop_now(&self) -> anyhow::Result<()> {
         let mut conn = admin_connection().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await?;
         Ok(())
     }
 }
@@ -147,7 +150,8 @@ impl TestServer {
     /// them).
     pub async fn start(mode: Mode, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         mtx_shared::lifecycle::init_tracing();
-        let data_dir = std::env::temp_dir().join(format!("mtx-e2e-{}", uuid::Uuid::new_v4().simple()));
+        let data_dir =
+            std::env::temp_dir().join(format!("mtx-e2e-{}", uuid::Uuid::new_v4().simple()));
         let mut env = BTreeMap::new();
         env.insert("MTX_DATA_DIR".to_owned(), data_dir.display().to_string());
         let database = match mode {
@@ -274,7 +278,12 @@ impl TestServer {
                 Some(&body.to_string()),
             )
             .await?;
-        anyhow::ensure!(r.status == StatusCode::OK, "subscribe {tenant}: {} {}", r.status, r.text);
+        anyhow::ensure!(
+            r.status == StatusCode::OK,
+            "subscribe {tenant}: {} {}",
+            r.status,
+            r.text
+        );
         Ok(())
     }
 
@@ -282,14 +291,24 @@ impl TestServer {
     pub async fn wait_job(&self, job_id: &str) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            let r = self.get(&format!("/-/cds/jobs/pollJob(ID='{job_id}')")).await?;
-            anyhow::ensure!(r.status == StatusCode::OK, "pollJob: {} {}", r.status, r.text);
+            let r = self
+                .get(&format!("/-/cds/jobs/pollJob(ID='{job_id}')"))
+                .await?;
+            anyhow::ensure!(
+                r.status == StatusCode::OK,
+                "pollJob: {} {}",
+                r.status,
+                r.text
+            );
             let body = r.json();
             let status = body["status"].as_str().unwrap_or_default().to_owned();
             if !matches!(status.as_str(), "QUEUED" | "RUNNING") {
                 return Ok(body);
             }
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "job {job_id} did not end: {body}");
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "job {job_id} did not end: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -317,10 +336,14 @@ impl TestServer {
                 Ok(names.into_iter().map(|(n,)| n).collect())
             }
             Mode::Postgres => {
-                let Some(db) = &self.database else { return Ok(Vec::new()) };
+                let Some(db) = &self.database else {
+                    return Ok(Vec::new());
+                };
                 let schema = match record.map(|r| r.location) {
                     Some(mtx_shared::tenant::StorageLocation::Postgres { schema, .. }) => schema,
-                    _ => mtx_shared::tenant::schema_name_for(&mtx_shared::tenant::TenantId::parse(tenant)?),
+                    _ => mtx_shared::tenant::schema_name_for(&mtx_shared::tenant::TenantId::parse(
+                        tenant,
+                    )?),
                 };
                 let pool = sqlx::PgPool::connect(&db.url).await?;
                 let names: Vec<(String,)> = sqlx::query_as(
@@ -347,8 +370,16 @@ impl TestServer {
                 rows
             }
             Mode::Postgres => {
-                let Some(db) = &self.database else { anyhow::bail!("no database") };
-                let schema = match self.system.control.get_tenant(&id).await?.map(|r| r.location) {
+                let Some(db) = &self.database else {
+                    anyhow::bail!("no database")
+                };
+                let schema = match self
+                    .system
+                    .control
+                    .get_tenant(&id)
+                    .await?
+                    .map(|r| r.location)
+                {
                     Some(mtx_shared::tenant::StorageLocation::Postgres { schema, .. }) => schema,
                     _ => mtx_shared::tenant::schema_name_for(&id),
                 };
@@ -357,10 +388,12 @@ impl TestServer {
                     .after_connect(move |conn, _| {
                         let schema = schema.clone();
                         Box::pin(async move {
-                            sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
-                                .execute(conn)
-                                .await
-                                .map(|_| ())
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "SET search_path TO \"{schema}\""
+                            )))
+                            .execute(conn)
+                            .await
+                            .map(|_| ())
                         })
                     })
                     .connect(&db.url)
@@ -384,13 +417,18 @@ async fn sqlite_pool(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
 }
 
 async fn run_rows_sqlite(pool: &sqlx::SqlitePool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
-    use sqlx::Row as _;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
+    use sqlx::{Row as _, ValueRef as _};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .iter()
         .map(|row| {
             (0..row.columns().len())
                 .map(|i| {
+                    if row.try_get_raw(i).is_ok_and(|raw| raw.is_null()) {
+                        return Value::Null;
+                    }
                     row.try_get::<i64, _>(i)
                         .map(Value::from)
                         .or_else(|_| row.try_get::<String, _>(i).map(Value::from))
@@ -402,13 +440,18 @@ async fn run_rows_sqlite(pool: &sqlx::SqlitePool, sql: &str) -> anyhow::Result<V
 }
 
 async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
-    use sqlx::Row as _;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
+    use sqlx::{Row as _, ValueRef as _};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .iter()
         .map(|row| {
             (0..row.columns().len())
                 .map(|i| {
+                    if row.try_get_raw(i).is_ok_and(|raw| raw.is_null()) {
+                        return Value::Null;
+                    }
                     row.try_get::<i64, _>(i)
                         .map(Value::from)
                         .or_else(|_| row.try_get::<i32, _>(i).map(Value::from))
@@ -418,4 +461,40 @@ async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<V
                 .collect()
         })
         .collect())
+}
+
+/// A model file the server reads (`MTX_MODEL`), swappable to simulate a new application
+/// version without a restart.
+#[derive(Debug)]
+pub struct ModelFile {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl ModelFile {
+    /// A temporary copy of the bookshop model `version` (`v1`, `v2`, `v3`).
+    pub fn bookshop(version: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("csn.json");
+        std::fs::copy(model_dir(version).join("csn.json"), &file)?;
+        Ok(Self { dir, file })
+    }
+
+    /// The value for `MTX_MODEL`.
+    pub fn path(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    /// Replaces the model with bookshop `version`.
+    pub fn switch_to(&self, version: &str) -> anyhow::Result<()> {
+        std::fs::copy(model_dir(version).join("csn.json"), &self.file)?;
+        Ok(())
+    }
+}
+
+impl Drop for ModelFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -79,8 +79,10 @@ impl IntoResponse for ApiError {
             } => envelope(StatusCode::BAD_REQUEST, &message, code, Some(&target)),
             ApiError::Unauthorized { challenge } => {
                 let mut r = envelope(StatusCode::UNAUTHORIZED, "Unauthorized", "401", None);
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
                 r
             }
             ApiError::Forbidden(m) => envelope(StatusCode::FORBIDDEN, &m, "403", None),

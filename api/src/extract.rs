@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn prefer_header_is_matched_as_a_token() {
         let mut h = HeaderMap::new();
-        h.insert("prefer", "return=minimal, respond-async".parse().expect("header"));
+        h.insert(
+            "prefer",
+            "return=minimal, respond-async".parse().expect("header"),
+        );
         assert!(prefers_async(&h));
         let mut h = HeaderMap::new();
         h.insert("prefer", "respond-asyncx".parse().expect("header"));

@@ -9,47 +9,7 @@ use mtx_shared::lifecycle;
 use mtx_shared::system::System;
 
 fn main() -> ExitCode {
-    let config = match Config::from_process_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mtx-api: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("config") => {
-            return match serde_json::to_string_pretty(&config) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("mtx-api: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Some(other) => {
-            eprintln!("mtx-api: unknown argument '{other}'\nusage: mtx-api [config]");
-            return ExitCode::from(2);
-        }
-    }
-    lifecycle::init_tracing();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mtx-api: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mtx-api: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    lifecycle::main("mtx-api", |_| Ok(()), run)
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

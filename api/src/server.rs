@@ -47,10 +47,14 @@ impl AppState {
                     .get("host")
                     .and_then(|h| h.to_str().ok())
                     .filter(|h| {
-                        h.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+                        h.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                        })
                     })
-                    .map_or_else(|| format!("localhost:{}", self.system.config.port), str::to_owned);
+                    .map_or_else(
+                        || format!("localhost:{}", self.system.config.port),
+                        str::to_owned,
+                    );
                 format!("http://{host}")
             }
         };
@@ -58,7 +62,11 @@ impl AppState {
     }
 
     /// `Location` and `x-job-id` for a job.
-    pub fn job_headers(&self, headers: &HeaderMap, job: &JobId) -> Vec<(&'static str, HeaderValue)> {
+    pub fn job_headers(
+        &self,
+        headers: &HeaderMap,
+        job: &JobId,
+    ) -> Vec<(&'static str, HeaderValue)> {
         let mut out = Vec::new();
         if let Ok(v) = HeaderValue::from_str(&self.job_location(headers, job)) {
             out.push(("location", v));
@@ -81,8 +89,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_roles))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_roles,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state)
 }
 
@@ -116,7 +129,10 @@ pub async fn serve(
     // the embedded mode, or when Redis lost its data.
     match system.jobs.reconcile().await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(tasks = n, "re-enqueued unfinished tasks from the control plane"),
+        Ok(n) => tracing::info!(
+            tasks = n,
+            "re-enqueued unfinished tasks from the control plane"
+        ),
         Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
     }
     let runner_stop = CancellationToken::new();
@@ -128,9 +144,7 @@ pub async fn serve(
     let runner = if system.config.distributed() {
         None
     } else {
-        let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
-        let runner = system.runner(format!("api-{}", std::process::id()), slots);
-        Some(tokio::spawn(runner.run(runner_stop.clone())))
+        Some(spawn_embedded_runner(&system, runner_stop.clone())?)
     };
 
     tracing::info!(addr = %listener.local_addr()?, "mtx-api listening");
@@ -147,4 +161,27 @@ pub async fn serve(
     }
     tracing::info!("mtx-api stopped");
     Ok(())
+}
+
+/// Starts the embedded mode's task runner on a runtime of its own, so that deployments (CPU
+/// and blocking I/O in SQLite) never delay the HTTP handlers. Resolves when the runner stopped.
+fn spawn_embedded_runner(
+    system: &Arc<System>,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
+    let runner = system.runner(format!("api-{}", std::process::id()), slots);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mtx-runner")
+        .enable_all()
+        .build()?;
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("mtx-runner".into())
+        .spawn(move || {
+            runtime.block_on(runner.run(stop));
+            let _ = done.send(());
+        })?;
+    Ok(stopped)
 }

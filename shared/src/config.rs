@@ -95,7 +95,11 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
 
 /// Where tenants' data lives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(
+    tag = "kind",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub enum StorageConfig {
     /// One SQLite file per tenant under `data_dir` (`<stem>-<tenant>.sqlite`); the control plane in
     /// `mtx-control.sqlite` beside them.
@@ -135,18 +139,18 @@ pub struct JobsConfig {
     /// Unfinished jobs accepted before enqueues are refused with 429.
     pub queue_size: usize,
     /// How long a claimed task's lease lasts without renewal.
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "leaseMs")]
     pub lease: Duration,
     /// Attempts per task before it ends FAILED/TIMEOUT.
     pub max_attempts: u32,
     /// Upper bound for one task attempt.
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "taskTimeoutMs")]
     pub task_timeout: Duration,
     /// Terminal jobs older than this are deleted.
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "cleanupAgeMs")]
     pub cleanup_age: Duration,
     /// How long a synchronous request waits for its job before answering 202 instead.
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "syncTimeoutMs")]
     pub sync_timeout: Duration,
 }
 
@@ -176,9 +180,9 @@ impl Default for JobsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PgTimeoutsConfig {
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "lockTimeoutMs")]
     pub lock_timeout: Duration,
-    #[serde(with = "millis")]
+    #[serde(with = "millis", rename = "statementTimeoutMs")]
     pub statement_timeout: Duration,
 }
 

@@ -4,7 +4,8 @@
 //! the tenant's own version marker (written in the same transaction as its DDL) says what is
 //! already applied, and the control plane is updated only after the tenant's storage is.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::control::{ControlError, ControlStore};
 use crate::evolve;
@@ -41,12 +42,14 @@ impl DeployError {
     /// change, unknown tenant).
     pub fn is_retryable(&self) -> bool {
         match self {
-            DeployError::Store(e) => matches!(
-                e,
-                TenantStoreError::Unavailable { .. }
-                    | TenantStoreError::VersionConflict { .. }
-                    | TenantStoreError::Io(_)
-            ) || matches!(e, TenantStoreError::Sql(s) if is_transient(s)),
+            DeployError::Store(e) => {
+                matches!(
+                    e,
+                    TenantStoreError::Unavailable { .. }
+                        | TenantStoreError::VersionConflict { .. }
+                        | TenantStoreError::Io(_)
+                ) || matches!(e, TenantStoreError::Sql(s) if is_transient(s))
+            }
             DeployError::Control(ControlError::Unavailable(_)) => true,
             DeployError::Control(ControlError::Sql(s)) => is_transient(s),
             DeployError::Version(VersionError::Control(ControlError::Unavailable(_))) => true,
@@ -58,7 +61,10 @@ impl DeployError {
 fn is_transient(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
     )
 }
 
@@ -90,21 +96,42 @@ impl UpgradeOptions {
     }
 }
 
+/// Plans by (deployed version, target version): computed once, rendered per tenant.
+type PlanKey = (ModelHash, ModelHash, bool);
+type PlanCache = Mutex<HashMap<PlanKey, Arc<evolve::Plan>>>;
+
 /// Runs tenant operations.
 #[derive(Debug, Clone)]
 pub struct Deployer {
     pub tenants: Arc<dyn TenantStore>,
     pub control: Arc<dyn ControlStore>,
     pub versions: Arc<ModelVersions>,
+    plans: Arc<PlanCache>,
 }
 
 impl Deployer {
+    pub fn new(
+        tenants: Arc<dyn TenantStore>,
+        control: Arc<dyn ControlStore>,
+        versions: Arc<ModelVersions>,
+    ) -> Self {
+        Self {
+            tenants,
+            control,
+            versions,
+            plans: Arc::default(),
+        }
+    }
+
     /// Carries out one task.
     pub async fn execute(&self, task: &Task) -> Result<Deployed, DeployError> {
         match task.op {
             Op::Subscribe => self.subscribe(task).await,
             Op::Upgrade => self.upgrade(task).await,
-            Op::Unsubscribe => self.unsubscribe(task).await.map(|()| Deployed::Applied { statements: 0 }),
+            Op::Unsubscribe => self
+                .unsubscribe(task)
+                .await
+                .map(|()| Deployed::Applied { statements: 0 }),
         }
     }
 
@@ -143,9 +170,13 @@ impl Deployer {
             .get_tenant(&task.tenant)
             .await?
             .ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
-        let options = UpgradeOptions::from_args(
-            task.args.get("options").unwrap_or(&serde_json::Value::Null),
-        );
+        // The control plane records each tenant's version: a tenant already at the target is
+        // done without touching its database.
+        if tenant.model.as_ref() == Some(&target.hash) {
+            return Ok(Deployed::AlreadyCurrent);
+        }
+        let options =
+            UpgradeOptions::from_args(task.args.get("options").unwrap_or(&serde_json::Value::Null));
         let deployed = self
             .deploy(&task.tenant, &tenant.location, &target, options)
             .await?;
@@ -210,11 +241,44 @@ impl Deployer {
         let Some(deployed) = deployed else {
             return Ok(sql::create_statements(&target.persistence, dialect, schema));
         };
-        let from = self.versions.get(deployed).await?;
-        let plan = evolve::diff(Some(&from.persistence), &target.persistence);
-        if !plan.destructive.is_empty() && !options.allow_destructive {
-            return Err(DeployError::Destructive(plan.destructive.clone()));
+        let plan = self.plan(deployed, target, options).await?;
+        if plan.is_refused() {
+            return Err(DeployError::Destructive(
+                plan.destructive.iter().map(ToString::to_string).collect(),
+            ));
         }
         Ok(sql::plan_statements(&plan, dialect, schema))
+    }
+
+    /// The plan from `deployed` to `target`, computed once per pair of versions.
+    async fn plan(
+        &self,
+        deployed: &ModelHash,
+        target: &ModelVersion,
+        options: UpgradeOptions,
+    ) -> Result<Arc<evolve::Plan>, DeployError> {
+        let key = (
+            deployed.clone(),
+            target.hash.clone(),
+            options.allow_destructive,
+        );
+        if let Some(plan) = self.lock_plans().get(&key) {
+            return Ok(plan.clone());
+        }
+        let from = self.versions.get(deployed).await?;
+        let plan = Arc::new(evolve::diff_with(
+            Some(&from.persistence),
+            &target.persistence,
+            evolve::DiffOptions {
+                allow_destructive: options.allow_destructive,
+            },
+        ));
+        self.lock_plans().insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    fn lock_plans(&self) -> std::sync::MutexGuard<'_, HashMap<PlanKey, Arc<evolve::Plan>>> {
+        // Poisoning only means another thread panicked while inserting; the map is still whole.
+        self.plans.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -48,3 +48,63 @@ pub fn shutdown_on_signals() -> CancellationToken {
     });
     token
 }
+
+/// The common `main` of both binaries: load and validate the configuration (exit 2 naming the
+/// key on error), answer `<binary> config` by printing the effective configuration (secrets
+/// masked), check `preflight`, set up logging, and run `run` on a multi-threaded runtime.
+pub fn main<F, Fut>(
+    binary: &str,
+    preflight: fn(&crate::config::Config) -> Result<(), String>,
+    run: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(crate::config::Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use std::process::ExitCode;
+    let config = match crate::config::Config::from_process_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{binary}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("config") => {
+            return match serde_json::to_string_pretty(&config) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{binary}: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(other) => {
+            eprintln!("{binary}: unknown argument '{other}'\nusage: {binary} [config]");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(message) = preflight(&config) {
+        eprintln!("{binary}: {message}");
+        return ExitCode::from(2);
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{binary}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{binary}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

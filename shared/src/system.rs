@@ -107,11 +107,7 @@ impl System {
             versions: versions.clone(),
             config: config.jobs.clone(),
         };
-        let deployer = Deployer {
-            tenants: tenants.clone(),
-            control: control.clone(),
-            versions: versions.clone(),
-        };
+        let deployer = Deployer::new(tenants.clone(), control.clone(), versions.clone());
         Ok(Self {
             config: Arc::new(config),
             control,

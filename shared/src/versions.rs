@@ -124,7 +124,10 @@ impl ModelVersions {
             .get_model(hash)
             .await?
             .ok_or_else(|| VersionError::Unknown(hash.clone()))?;
-        let version = Arc::new(ModelVersion::from_json(&format!("model version {}", hash.short()), &csn)?);
+        let version = Arc::new(ModelVersion::from_json(
+            &format!("model version {}", hash.short()),
+            &csn,
+        )?);
         self.remember(version.clone());
         Ok(version)
     }

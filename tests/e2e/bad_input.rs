@@ -10,15 +10,24 @@ const TENANT: &str = "/-/cds/saas-provisioning/tenant";
 
 fn is_envelope(r: &Reply, status: StatusCode) -> bool {
     r.status == status
-        && r.header("content-type").is_some_and(|c| c.starts_with("application/json"))
-        && r.json()["error"]["message"].as_str().is_some_and(|m| !m.is_empty())
+        && r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json"))
+        && r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
         && r.json()["error"]["code"].is_string()
 }
 
 /// Nothing was subscribed and no job was recorded.
 async fn nothing_changed(s: &TestServer) -> anyhow::Result<()> {
-    ensure!(s.get(TENANT).await?.json() == serde_json::json!([]), "a tenant was created");
-    ensure!(s.get("/-/cds/jobs/Jobs").await?.json() == serde_json::json!([]), "a job was recorded");
+    ensure!(
+        s.get(TENANT).await?.json() == serde_json::json!([]),
+        "a tenant was created"
+    );
+    ensure!(
+        s.get("/-/cds/jobs/Jobs").await?.json() == serde_json::json!([]),
+        "a job was recorded"
+    );
     Ok(())
 }
 
@@ -28,26 +37,62 @@ async fn unsafe_ids(mode: Mode) -> anyhow::Result<()> {
     let long = "a".repeat(101);
     // Path segments as a client would send them (percent-encoded where needed).
     for id in [
-        "*", &long, "a..b", "a%2Fb", "a%20b", "a%0Ab", "a%27b", "a%22b", "a%5Cb", "a;drop", "%C3%A4", ".hidden",
-        "a%00b",
+        "*", &long, "a..b", "a%2Fb", "a%20b", "a%0Ab", "a%27b", "a%22b", "a%5Cb", "a;drop",
+        "%C3%A4", ".hidden", "a%00b",
     ] {
         let r = s
-            .request(Method::PUT, &format!("{TENANT}/{id}"), &[], Some(r#"{"subscribedSubdomain":"x"}"#))
+            .request(
+                Method::PUT,
+                &format!("{TENANT}/{id}"),
+                &[],
+                Some(r#"{"subscribedSubdomain":"x"}"#),
+            )
             .await?;
-        ensure!(is_envelope(&r, StatusCode::BAD_REQUEST), "PUT {id}: {} {}", r.status, r.text);
-        let r = s.request(Method::DELETE, &format!("{TENANT}/{id}"), &[], None).await?;
-        ensure!(is_envelope(&r, StatusCode::BAD_REQUEST), "DELETE {id}: {} {}", r.status, r.text);
+        ensure!(
+            is_envelope(&r, StatusCode::BAD_REQUEST),
+            "PUT {id}: {} {}",
+            r.status,
+            r.text
+        );
+        let r = s
+            .request(Method::DELETE, &format!("{TENANT}/{id}"), &[], None)
+            .await?;
+        ensure!(
+            is_envelope(&r, StatusCode::BAD_REQUEST),
+            "DELETE {id}: {} {}",
+            r.status,
+            r.text
+        );
     }
     // Ids in the body (a URL client would normalise `..` away before sending).
-    for body in [r#"{"subscribedTenantId":""}"#, r#"{"subscribedTenantId":".."}"#, r#"{"subscribedTenantId":"a\tb"}"#] {
+    for body in [
+        r#"{"subscribedTenantId":""}"#,
+        r#"{"subscribedTenantId":".."}"#,
+        r#"{"subscribedTenantId":"a\tb"}"#,
+    ] {
         let r = s.request(Method::PUT, TENANT, &[], Some(body)).await?;
-        ensure!(is_envelope(&r, StatusCode::BAD_REQUEST), "{body}: {} {}", r.status, r.text);
+        ensure!(
+            is_envelope(&r, StatusCode::BAD_REQUEST),
+            "{body}: {} {}",
+            r.status,
+            r.text
+        );
     }
     // Unsafe ids inside an upgrade list.
     let r = s
-        .request(Method::POST, "/-/cds/saas-provisioning/upgrade", &[], Some(r#"{"tenants":["ok","../etc"]}"#))
+        .request(
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            &[],
+            Some(r#"{"tenants":["ok","../etc"]}"#),
+        )
         .await?;
-    ensure!(is_envelope(&r, StatusCode::BAD_REQUEST), "{} {}", r.status, r.text);
+    ensure!(
+        is_envelope(&r, StatusCode::BAD_REQUEST),
+        "{} {}",
+        r.status,
+        r.text
+    );
     nothing_changed(&s).await?;
     if mode == Mode::Embedded {
         let files: Vec<_> = std::fs::read_dir(&s.data_dir)?
@@ -60,49 +105,125 @@ async fn unsafe_ids(mode: Mode) -> anyhow::Result<()> {
     s.stop().await
 }
 
-both_modes!(malformed_bodies_and_wrong_types_are_rejected_with_400, malformed);
+both_modes!(
+    malformed_bodies_and_wrong_types_are_rejected_with_400,
+    malformed
+);
 async fn malformed(mode: Mode) -> anyhow::Result<()> {
     let s = TestServer::start(mode, &[]).await?;
     let cases: &[(Method, &str, Option<&str>)] = &[
         (Method::PUT, "/-/cds/saas-provisioning/tenant/t8", None),
-        (Method::PUT, "/-/cds/saas-provisioning/tenant/t8", Some(r#"{"subscribedTenantId":"t8","#)),
-        (Method::PUT, "/-/cds/saas-provisioning/tenant/t8", Some("notjson")),
-        (Method::PUT, "/-/cds/saas-provisioning/tenant/t8", Some("[1,2]")),
-        (Method::PUT, "/-/cds/saas-provisioning/tenant/t8", Some(r#"{"subscribedSubdomain":42}"#)),
-        (Method::POST, "/-/cds/saas-provisioning/upgrade", Some(r#"{"tenants":"t1"}"#)),
-        (Method::POST, "/-/cds/saas-provisioning/upgrade", Some(r#"{"tenants":[1]}"#)),
-        (Method::POST, "/-/cds/saas-provisioning/upgrade", Some(r#"{"tenants":["*"],"options":[]}"#)),
-        (Method::POST, "/-/cds/saas-provisioning/upgrade", Some(r#"{"tenants":["t1""#)),
-        (Method::POST, "/-/cds/deployment/subscribe", Some(r#"{"tenant":5}"#)),
-        (Method::POST, "/-/cds/deployment/subscribe", Some(r#"{"tenant":"x","metadata":"m"}"#)),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some(r#"{"subscribedTenantId":"t8","#),
+        ),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some("notjson"),
+        ),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some("[1,2]"),
+        ),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some(r#"{"subscribedSubdomain":42}"#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":"t1"}"#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":[1]}"#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":["*"],"options":[]}"#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":["t1""#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/subscribe",
+            Some(r#"{"tenant":5}"#),
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/subscribe",
+            Some(r#"{"tenant":"x","metadata":"m"}"#),
+        ),
         (Method::GET, "/-/cds/jobs/Jobs?$top=0", None),
     ];
     for (method, path, body) in cases {
         let r = s.request(method.clone(), path, &[], *body).await?;
-        ensure!(is_envelope(&r, StatusCode::BAD_REQUEST), "{method} {path} {body:?}: {} {}", r.status, r.text);
+        ensure!(
+            is_envelope(&r, StatusCode::BAD_REQUEST),
+            "{method} {path} {body:?}: {} {}",
+            r.status,
+            r.text
+        );
     }
     let r = s
-        .request(Method::POST, "/-/cds/saas-provisioning/upgrade", &[], Some(r#"{"tenants":"t1"}"#))
+        .request(
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            &[],
+            Some(r#"{"tenants":"t1"}"#),
+        )
         .await?;
     let e = r.json();
-    ensure!(e["error"]["code"] == "ASSERT_ARRAY" && e["error"]["target"] == "tenants", "{e}");
+    ensure!(
+        e["error"]["code"] == "ASSERT_ARRAY" && e["error"]["target"] == "tenants",
+        "{e}"
+    );
     nothing_changed(&s).await?;
     s.stop().await
 }
 
-both_modes!(unknown_resources_are_404_and_wrong_methods_405, not_found_and_methods);
+both_modes!(
+    unknown_resources_are_404_and_wrong_methods_405,
+    not_found_and_methods
+);
 async fn not_found_and_methods(mode: Mode) -> anyhow::Result<()> {
     let s = TestServer::start(mode, &[]).await?;
     let zero = "00000000-0000-0000-0000-000000000000";
     for (path, message) in [
-        (format!("{TENANT}/unknown"), "Tenant unknown not found".to_owned()),
-        (format!("/-/cds/jobs/pollJob(ID='{zero}')"), format!("No job found for ID {zero}")),
-        (format!("/-/cds/jobs/pollTask(ID='{zero}')"), format!("No task found for ID {zero}")),
-        ("/-/cds/jobs/pollJob(ID='not-a-uuid')".to_owned(), "No job found for ID not-a-uuid".to_owned()),
+        (
+            format!("{TENANT}/unknown"),
+            "Tenant unknown not found".to_owned(),
+        ),
+        (
+            format!("/-/cds/jobs/pollJob(ID='{zero}')"),
+            format!("No job found for ID {zero}"),
+        ),
+        (
+            format!("/-/cds/jobs/pollTask(ID='{zero}')"),
+            format!("No task found for ID {zero}"),
+        ),
+        (
+            "/-/cds/jobs/pollJob(ID='not-a-uuid')".to_owned(),
+            "No job found for ID not-a-uuid".to_owned(),
+        ),
         ("/-/cds/nothing/here".to_owned(), String::new()),
     ] {
         let r = s.get(&path).await?;
-        ensure!(is_envelope(&r, StatusCode::NOT_FOUND), "{path}: {} {}", r.status, r.text);
+        ensure!(
+            is_envelope(&r, StatusCode::NOT_FOUND),
+            "{path}: {} {}",
+            r.status,
+            r.text
+        );
         ensure!(r.error_message().contains(&message), "{path}: {}", r.text);
     }
     for (method, path) in [
@@ -113,7 +234,12 @@ async fn not_found_and_methods(mode: Mode) -> anyhow::Result<()> {
         (Method::DELETE, "/-/cds/deployment/getTenants".to_owned()),
     ] {
         let r = s.request(method.clone(), &path, &[], Some("{}")).await?;
-        ensure!(is_envelope(&r, StatusCode::METHOD_NOT_ALLOWED), "{method} {path}: {} {}", r.status, r.text);
+        ensure!(
+            is_envelope(&r, StatusCode::METHOD_NOT_ALLOWED),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
     }
     nothing_changed(&s).await?;
     s.stop().await
@@ -122,9 +248,19 @@ async fn not_found_and_methods(mode: Mode) -> anyhow::Result<()> {
 both_modes!(oversized_bodies_are_413, oversized);
 async fn oversized(mode: Mode) -> anyhow::Result<()> {
     let s = TestServer::start(mode, &[("MTX_BODY_LIMIT", "1024")]).await?;
-    let big = format!(r#"{{"subscribedTenantId":"big","pad":"{}"}}"#, "x".repeat(4096));
-    let r = s.request(Method::PUT, &format!("{TENANT}/big"), &[], Some(&big)).await?;
-    ensure!(is_envelope(&r, StatusCode::PAYLOAD_TOO_LARGE), "{} {}", r.status, r.text);
+    let big = format!(
+        r#"{{"subscribedTenantId":"big","pad":"{}"}}"#,
+        "x".repeat(4096)
+    );
+    let r = s
+        .request(Method::PUT, &format!("{TENANT}/big"), &[], Some(&big))
+        .await?;
+    ensure!(
+        is_envelope(&r, StatusCode::PAYLOAD_TOO_LARGE),
+        "{} {}",
+        r.status,
+        r.text
+    );
     nothing_changed(&s).await?;
     s.stop().await
 }

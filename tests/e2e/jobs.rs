@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use mtx_shared::scheduler::Limits;
 use futures::StreamExt as _;
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_shared::scheduler::Limits;
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -20,7 +20,12 @@ async fn subscribe_async(s: &TestServer, tenant: &str) -> anyhow::Result<String>
             Some(&json!({"subscribedTenantId": tenant}).to_string()),
         )
         .await?;
-    ensure!(r.status == StatusCode::ACCEPTED, "{tenant}: {} {}", r.status, r.text);
+    ensure!(
+        r.status == StatusCode::ACCEPTED,
+        "{tenant}: {} {}",
+        r.status,
+        r.text
+    );
     Ok(r.header("x-job-id").unwrap_or_default())
 }
 
@@ -36,39 +41,82 @@ async fn url_forms(mode: Mode) -> anyhow::Result<()> {
         format!("/-/cds/jobs/pollJob(ID=%27{job}%27)"),
     ] {
         let r = s.get(&path).await?;
-        ensure!(r.status == StatusCode::OK && r.json()["ID"] == job.as_str(), "{path}: {} {}", r.status, r.text);
+        ensure!(
+            r.status == StatusCode::OK && r.json()["ID"] == job.as_str(),
+            "{path}: {} {}",
+            r.status,
+            r.text
+        );
     }
     let list = s.get("/-/cds/jobs/Jobs").await?.json();
     let first = &list[0];
-    ensure!(first["ID"] == job.as_str() && first["op"] == "subscribe", "{list}");
+    ensure!(
+        first["ID"] == job.as_str() && first["op"] == "subscribe",
+        "{list}"
+    );
     let task = &first["tasks"][0];
-    ensure!(task["tenant"] == "forms" && task["status"] == "FINISHED" && task["database"].is_string(), "{task}");
-    ensure!(task["attempt"] == 1 && task["worker"].is_string() && task["durationMs"].is_number(), "{task}");
+    ensure!(
+        task["tenant"] == "forms" && task["status"] == "FINISHED" && task["database"].is_string(),
+        "{task}"
+    );
+    ensure!(
+        task["attempt"] == 1 && task["worker"].is_string() && task["durationMs"].is_number(),
+        "{task}"
+    );
     let one = s.get(&format!("/-/cds/jobs/Jobs/{job}")).await?;
-    ensure!(one.status == StatusCode::OK && one.json()["ID"] == job.as_str(), "{}", one.text);
+    ensure!(
+        one.status == StatusCode::OK && one.json()["ID"] == job.as_str(),
+        "{}",
+        one.text
+    );
     s.stop().await
 }
 
 both_modes!(lifecycle_goes_queued_running_finished, lifecycle);
 async fn lifecycle(mode: Mode) -> anyhow::Result<()> {
-    let s = TestServer::start(mode, &[("MTX_WORKER_SIZE", "1"), ("MTX_CLUSTER_SIZE", "1"), ("MTX_QUEUE_SIZE", "1000")]).await?;
+    let s = TestServer::start(
+        mode,
+        &[
+            ("MTX_WORKER_SIZE", "1"),
+            ("MTX_CLUSTER_SIZE", "1"),
+            ("MTX_QUEUE_SIZE", "1000"),
+        ],
+    )
+    .await?;
     for i in 0..20 {
         s.subscribe(&format!("l{i:02}")).await?;
     }
     let limits = s.system.scheduler.limits().await?;
-    s.system.scheduler.set_limits(Limits { worker_size: 0, ..limits }).await?;
+    s.system
+        .scheduler
+        .set_limits(Limits {
+            worker_size: 0,
+            ..limits
+        })
+        .await?;
     let r = s
-        .request(Method::POST, "/-/cds/saas-provisioning/upgrade", &[("prefer", "respond-async")], Some(r#"{"tenants":["*"]}"#))
+        .request(
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            &[("prefer", "respond-async")],
+            Some(r#"{"tenants":["*"]}"#),
+        )
         .await?;
     ensure!(r.status == StatusCode::ACCEPTED);
     ensure!(r.json()["status"] == "QUEUED");
     let job = r.header("x-job-id").unwrap_or_default();
-    let held = s.get(&format!("/-/cds/jobs/pollJob(ID='{job}')")).await?.json();
+    let held = s
+        .get(&format!("/-/cds/jobs/pollJob(ID='{job}')"))
+        .await?
+        .json();
     ensure!(held["status"] == "QUEUED", "{held}");
     let mut seen = vec!["QUEUED".to_owned()];
     s.system.scheduler.set_limits(limits).await?;
     loop {
-        let body = s.get(&format!("/-/cds/jobs/pollJob(ID='{job}')")).await?.json();
+        let body = s
+            .get(&format!("/-/cds/jobs/pollJob(ID='{job}')"))
+            .await?
+            .json();
         let status = body["status"].as_str().unwrap_or_default().to_owned();
         if seen.last() != Some(&status) {
             seen.push(status.clone());
@@ -79,22 +127,30 @@ async fn lifecycle(mode: Mode) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let order = ["QUEUED", "RUNNING", "FINISHED"];
-    ensure!(seen.last().map(String::as_str) == Some("FINISHED"), "{seen:?}");
     ensure!(
-        seen.windows(2).all(|w| order.iter().position(|o| *o == w[0]) < order.iter().position(|o| *o == w[1])),
+        seen.last().map(String::as_str) == Some("FINISHED"),
+        "{seen:?}"
+    );
+    ensure!(
+        seen.windows(2)
+            .all(|w| order.iter().position(|o| *o == w[0]) < order.iter().position(|o| *o == w[1])),
         "statuses out of order: {seen:?}"
     );
     s.stop().await
 }
 
-both_modes!(poll_job_answers_quickly_while_a_200_tenant_job_runs, responsive);
+both_modes!(
+    poll_job_answers_quickly_while_a_200_tenant_job_runs,
+    responsive
+);
 async fn responsive(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
-    let s = TestServer::start(mode, &[("MTX_QUEUE_SIZE", "1000"), ("MTX_MODEL", &model_path)]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
+    let s = TestServer::start(
+        mode,
+        &[("MTX_QUEUE_SIZE", "1000"), ("MTX_MODEL", &model_path)],
+    )
+    .await?;
     let subscribed: Vec<anyhow::Result<String>> = futures::stream::iter(0..200)
         .map(|i| {
             let s = &s;
@@ -108,9 +164,14 @@ async fn responsive(mode: Mode) -> anyhow::Result<()> {
     }
 
     // A new model version: the upgrade does real DDL for each of the 200 tenants.
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
+    model.switch_to("v2")?;
     let r = s
-        .request(Method::POST, "/-/cds/saas-provisioning/upgrade", &[("prefer", "respond-async")], Some(r#"{"tenants":["*"]}"#))
+        .request(
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            &[("prefer", "respond-async")],
+            Some(r#"{"tenants":["*"]}"#),
+        )
         .await?;
     ensure!(r.status == StatusCode::ACCEPTED, "{} {}", r.status, r.text);
     let job = r.header("x-job-id").unwrap_or_default();
@@ -125,7 +186,10 @@ async fn responsive(mode: Mode) -> anyhow::Result<()> {
         if !matches!(body["status"].as_str(), Some("QUEUED" | "RUNNING")) {
             break body;
         }
-        ensure!(started.elapsed() < Duration::from_secs(300), "upgrade did not end");
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "upgrade did not end"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     ensure!(last["status"] == "FINISHED", "{}", last["error"]);
@@ -139,22 +203,44 @@ async fn responsive(mode: Mode) -> anyhow::Result<()> {
         latencies.len(),
         started.elapsed()
     );
-    ensure!(latencies.len() >= 5, "the job ended before it could be observed ({} polls)", latencies.len());
-    ensure!(p90 < Duration::from_millis(50), "pollJob p90 {p90:?} while the job runs");
-    ensure!(max < Duration::from_secs(1), "pollJob max {max:?} while the job runs");
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    ensure!(
+        latencies.len() >= 5,
+        "the job ended before it could be observed ({} polls)",
+        latencies.len()
+    );
+    ensure!(
+        p90 < Duration::from_millis(50),
+        "pollJob p90 {p90:?} while the job runs"
+    );
+    ensure!(
+        max < Duration::from_secs(1),
+        "pollJob max {max:?} while the job runs"
+    );
+    s.stop().await
 }
 
-both_modes!(full_queue_answers_429_with_retry_after_and_leaves_nothing, queue_full);
+both_modes!(
+    full_queue_answers_429_with_retry_after_and_leaves_nothing,
+    queue_full
+);
 async fn queue_full(mode: Mode) -> anyhow::Result<()> {
     let s = TestServer::start(mode, &[("MTX_QUEUE_SIZE", "1")]).await?;
     let limits = s.system.scheduler.limits().await?;
     // Hold the queue still (an operator can change limits at runtime) so the first job waits.
-    s.system.scheduler.set_limits(Limits { worker_size: 0, ..limits }).await?;
+    s.system
+        .scheduler
+        .set_limits(Limits {
+            worker_size: 0,
+            ..limits
+        })
+        .await?;
     let first = subscribe_async(&s, "q1").await?;
-    let jobs_before = s.get("/-/cds/jobs/Jobs").await?.json().as_array().map_or(0, Vec::len);
+    let jobs_before = s
+        .get("/-/cds/jobs/Jobs")
+        .await?
+        .json()
+        .as_array()
+        .map_or(0, Vec::len);
     let r = s
         .request(
             Method::PUT,
@@ -163,18 +249,37 @@ async fn queue_full(mode: Mode) -> anyhow::Result<()> {
             Some(r#"{"subscribedTenantId":"q2"}"#),
         )
         .await?;
-    ensure!(r.status == StatusCode::TOO_MANY_REQUESTS, "{} {}", r.status, r.text);
+    ensure!(
+        r.status == StatusCode::TOO_MANY_REQUESTS,
+        "{} {}",
+        r.status,
+        r.text
+    );
     ensure!(r.header("retry-after").is_some(), "429 without Retry-After");
     ensure!(r.header("x-job-id").is_none() && r.header("location").is_none());
     ensure!(r.json()["error"]["code"] == "429", "{}", r.text);
-    let jobs_after = s.get("/-/cds/jobs/Jobs").await?.json().as_array().map_or(0, Vec::len);
+    let jobs_after = s
+        .get("/-/cds/jobs/Jobs")
+        .await?
+        .json()
+        .as_array()
+        .map_or(0, Vec::len);
     ensure!(jobs_after == jobs_before, "a refused job was recorded");
 
     s.system.scheduler.set_limits(limits).await?;
     ensure!(s.wait_job(&first).await?["status"] == "FINISHED");
     let r = s
-        .request(Method::PUT, "/-/cds/saas-provisioning/tenant/q2", &[], Some(r#"{"subscribedTenantId":"q2"}"#))
+        .request(
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/q2",
+            &[],
+            Some(r#"{"subscribedTenantId":"q2"}"#),
+        )
         .await?;
-    ensure!(r.status == StatusCode::OK, "accepted again once the queue drained: {}", r.status);
+    ensure!(
+        r.status == StatusCode::OK,
+        "accepted again once the queue drained: {}",
+        r.status
+    );
     s.stop().await
 }

@@ -8,6 +8,7 @@ mod bad_input;
 mod callbacks;
 mod jobs;
 mod provisioning;
+mod startup;
 mod upgrade;
 
 /// Generates `embedded_<name>` and `postgres_<name>` tests running `$body(mode)`.

@@ -1,7 +1,7 @@
 //! Upgrades: the tenant list is honoured exactly, sync and async answers, model evolution.
 
 use anyhow::ensure;
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -12,7 +12,11 @@ const UPGRADE: &str = "/-/cds/saas-provisioning/upgrade";
 fn tenants_of(job: &Value) -> Vec<String> {
     let mut t: Vec<String> = job["tasks"]
         .as_array()
-        .map(|a| a.iter().filter_map(|x| x["tenant"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["tenant"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     t.sort();
     t
@@ -24,76 +28,171 @@ async fn tenant_list(mode: Mode) -> anyhow::Result<()> {
     for t in ["a", "b", "c"] {
         s.subscribe(t).await?;
     }
-    let r = s.request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["a","b"]}"#)).await?;
-    ensure!(r.status == StatusCode::NO_CONTENT, "{} {}", r.status, r.text);
+    let r = s
+        .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["a","b"]}"#))
+        .await?;
+    ensure!(
+        r.status == StatusCode::NO_CONTENT,
+        "{} {}",
+        r.status,
+        r.text
+    );
     let job = r.header("x-job-id").unwrap_or_default();
-    ensure!(r.header("location").is_some_and(|l| l.ends_with(&format!("pollJob(ID='{job}')"))));
+    ensure!(
+        r.header("location")
+            .is_some_and(|l| l.ends_with(&format!("pollJob(ID='{job}')")))
+    );
     let polled = s.wait_job(&job).await?;
     ensure!(tenants_of(&polled) == ["a", "b"], "{polled}");
 
     let r = s
-        .request(Method::POST, UPGRADE, &[("prefer", "respond-async")], Some(r#"{"tenants":["*"]}"#))
+        .request(
+            Method::POST,
+            UPGRADE,
+            &[("prefer", "respond-async")],
+            Some(r#"{"tenants":["*"]}"#),
+        )
         .await?;
     ensure!(r.status == StatusCode::ACCEPTED, "{} {}", r.status, r.text);
     let body = r.json();
-    ensure!(body["op"] == "upgrade" && body["args"] == json!({"options":{}}), "{body}");
+    ensure!(
+        body["op"] == "upgrade" && body["args"] == json!({"options":{}}),
+        "{body}"
+    );
     let polled = s.wait_job(body["ID"].as_str().unwrap_or_default()).await?;
-    ensure!(polled["status"] == "FINISHED" && tenants_of(&polled) == ["a", "b", "c"], "{polled}");
+    ensure!(
+        polled["status"] == "FINISHED" && tenants_of(&polled) == ["a", "b", "c"],
+        "{polled}"
+    );
 
     for empty in [r#"{"tenants":[]}"#, "{}"] {
-        let r = s.request(Method::POST, UPGRADE, &[("prefer", "respond-async")], Some(empty)).await?;
-        ensure!(r.status == StatusCode::NO_CONTENT && r.header("x-job-id").is_none(), "{empty}: {}", r.status);
+        let r = s
+            .request(
+                Method::POST,
+                UPGRADE,
+                &[("prefer", "respond-async")],
+                Some(empty),
+            )
+            .await?;
+        ensure!(
+            r.status == StatusCode::NO_CONTENT && r.header("x-job-id").is_none(),
+            "{empty}: {}",
+            r.status
+        );
     }
-    let r = s.request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["a","nope"]}"#)).await?;
-    ensure!(r.status == StatusCode::NOT_FOUND && r.error_message().contains("nope"), "{} {}", r.status, r.text);
+    let r = s
+        .request(
+            Method::POST,
+            UPGRADE,
+            &[],
+            Some(r#"{"tenants":["a","nope"]}"#),
+        )
+        .await?;
+    ensure!(
+        r.status == StatusCode::NOT_FOUND && r.error_message().contains("nope"),
+        "{} {}",
+        r.status,
+        r.text
+    );
     s.stop().await
 }
 
-both_modes!(upgrade_evolves_tenants_to_a_changed_model_keeping_rows, evolves);
+both_modes!(
+    upgrade_evolves_tenants_to_a_changed_model_keeping_rows,
+    evolves
+);
 async fn evolves(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
     let s = TestServer::start(mode, &[("MTX_MODEL", &model_path)]).await?;
     s.subscribe("evo").await?;
-    s.tenant_sql("evo", "INSERT INTO my_bookshop_Books (ID, title, stock) VALUES ('b1', 'Kept', 5)").await?;
+    s.tenant_sql(
+        "evo",
+        "INSERT INTO my_bookshop_Books (ID, title, stock) VALUES ('b1', 'Kept', 5)",
+    )
+    .await?;
 
     // A new application version: the model file changes; no restart.
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
-    let r = s.request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#)).await?;
-    ensure!(r.status == StatusCode::NO_CONTENT, "{} {}", r.status, r.text);
-    let objects: Vec<String> = s.tenant_objects("evo").await?.iter().map(|o| o.to_lowercase()).collect();
-    ensure!(objects.iter().any(|o| o == "my_bookshop_genres"), "{objects:?}");
-    let rows = s.tenant_sql("evo", "SELECT title, genre_ID FROM my_bookshop_Books").await?;
+    model.switch_to("v2")?;
+    let r = s
+        .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#))
+        .await?;
+    ensure!(
+        r.status == StatusCode::NO_CONTENT,
+        "{} {}",
+        r.status,
+        r.text
+    );
+    let objects: Vec<String> = s
+        .tenant_objects("evo")
+        .await?
+        .iter()
+        .map(|o| o.to_lowercase())
+        .collect();
+    ensure!(
+        objects.iter().any(|o| o == "my_bookshop_genres"),
+        "{objects:?}"
+    );
+    let rows = s
+        .tenant_sql("evo", "SELECT title, genre_ID FROM my_bookshop_Books")
+        .await?;
     ensure!(rows == vec![vec![json!("Kept"), Value::Null]], "{rows:?}");
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
 
 both_modes!(failed_task_fails_the_job_with_a_summary, failed_task);
 async fn failed_task(mode: Mode) -> anyhow::Result<()> {
-    let s = TestServer::start(mode, &[("MTX_MAX_ATTEMPTS", "1")]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
+    let s = TestServer::start(
+        mode,
+        &[("MTX_MAX_ATTEMPTS", "1"), ("MTX_MODEL", &model_path)],
+    )
+    .await?;
     s.subscribe("ok1").await?;
     s.subscribe("broken").await?;
     // Break the tenant's storage behind the sidecar's back.
     match mode {
-        Mode::Embedded => std::fs::write(s.data_dir.join("db-broken.sqlite"), b"this is not a database")?,
+        Mode::Embedded => std::fs::write(
+            s.data_dir.join("db-broken.sqlite"),
+            b"this is not a database",
+        )?,
         Mode::Postgres => {
             s.tenant_sql("broken", "DROP TABLE mtx_deployments").await?;
         }
     }
-    let r = s.request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#)).await?;
-    // Upgrading to the same version is a no-op for healthy tenants; the broken one fails.
-    ensure!(r.status == StatusCode::INTERNAL_SERVER_ERROR, "{} {}", r.status, r.text);
-    ensure!(r.header("x-job-id").is_some(), "sync failure must still name the job");
-    let job = s.wait_job(&r.header("x-job-id").unwrap_or_default()).await?;
+    // A new model version makes every tenant's upgrade touch its storage; the broken one fails.
+    model.switch_to("v2")?;
+    let r = s
+        .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#))
+        .await?;
+    ensure!(
+        r.status == StatusCode::INTERNAL_SERVER_ERROR,
+        "{} {}",
+        r.status,
+        r.text
+    );
+    ensure!(
+        r.header("x-job-id").is_some(),
+        "sync failure must still name the job"
+    );
+    let job = s
+        .wait_job(&r.header("x-job-id").unwrap_or_default())
+        .await?;
     ensure!(job["status"] == "FAILED", "{job}");
-    ensure!(job["error"].as_str().is_some_and(|e| e.starts_with("1 of 2 tasks failed")), "{job}");
+    ensure!(
+        job["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("1 of 2 tasks failed")),
+        "{job}"
+    );
     ensure!(job["tenants"]["ok1"]["status"] == "FINISHED", "{job}");
-    ensure!(job["tenants"]["broken"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{job}");
+    ensure!(
+        job["tenants"]["broken"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{job}"
+    );
     // The server keeps serving.
     ensure!(s.get("/-/cds/saas-provisioning/tenant/ok1").await?.status == StatusCode::OK);
     s.stop().await

@@ -1,7 +1,7 @@
 //! `/-/cds/deployment`: the operator's synchronous tenant operations.
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,7 +53,11 @@ async fn call(
             let metadata = match body.get("metadata") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(m @ Value::Object(_)) => m.clone(),
-                Some(_) => return Err(ApiError::BadRequest("Field 'metadata' must be an object".into())),
+                Some(_) => {
+                    return Err(ApiError::BadRequest(
+                        "Field 'metadata' must be an object".into(),
+                    ));
+                }
             };
             let mut metadata = metadata;
             metadata["subscribedTenantId"] = Value::String(tenant.to_string());
@@ -79,7 +83,11 @@ async fn call(
             let options = match body.get("options") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(o @ Value::Object(_)) => o.clone(),
-                Some(_) => return Err(ApiError::BadRequest("Field 'options' must be an object".into())),
+                Some(_) => {
+                    return Err(ApiError::BadRequest(
+                        "Field 'options' must be an object".into(),
+                    ));
+                }
             };
             match state.jobs().upgrade(selection, options, None).await? {
                 Some(job) => finish_sync(&state, &headers, job).await,
@@ -92,17 +100,28 @@ async fn call(
         "getTenants" | "subscribe" | "unsubscribe" | "upgrade" | "extend" => Err(
             ApiError::MethodNotAllowed(format!("Method {method} not allowed for {}", call.name)),
         ),
-        _ => Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}"))),
+        _ => Err(ApiError::NotFound(format!(
+            "No such resource: {BASE}/{segment}"
+        ))),
     }
 }
 
 /// The deployment service is synchronous (cds-mtxs ignores `prefer` here): 204 once done.
-async fn finish_sync(state: &AppState, headers: &HeaderMap, job: JobWithTasks) -> Result<Response, ApiError> {
+async fn finish_sync(
+    state: &AppState,
+    headers: &HeaderMap,
+    job: JobWithTasks,
+) -> Result<Response, ApiError> {
     match wait(state, &job).await? {
-        Some(done) if done.job.status == Status::Finished => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(done) if done.job.status == Status::Finished => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Some(done) => Err(failed(state, headers, &done, false)),
         None => Err(ApiError::OperationFailed {
-            message: format!("Job {} did not finish within the synchronous time limit", job.job.id),
+            message: format!(
+                "Job {} did not finish within the synchronous time limit",
+                job.job.id
+            ),
             headers: state.job_headers(headers, &job.job.id),
         }),
     }
@@ -112,7 +131,9 @@ fn object(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
     match body.0 {
         None => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(ApiError::BadRequest("The request body must be a JSON object".into())),
+        Some(_) => Err(ApiError::BadRequest(
+            "The request body must be a JSON object".into(),
+        )),
     }
 }
 

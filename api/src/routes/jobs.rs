@@ -1,7 +1,7 @@
 //! `/-/cds/jobs`: polling jobs and tasks.
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,11 @@ pub fn routes() -> Router<AppState> {
 
 /// The job, if it exists and the caller may see it (tenant-bound callers see only jobs that
 /// touch nothing but their own tenant; any other job is reported as not found).
-async fn visible_job(state: &AppState, caller: &Caller, raw: &str) -> Result<JobWithTasks, ApiError> {
+async fn visible_job(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<JobWithTasks, ApiError> {
     let not_found = || ApiError::NotFound(format!("No job found for ID {raw}"));
     let id = JobId::parse(raw).map_err(|_| not_found())?;
     let job = state.jobs().job(&id).await?.ok_or_else(not_found)?;
@@ -47,7 +51,9 @@ async fn call(
     let call = Call::parse(&segment)?;
     let name = call.name.as_str();
     if !matches!(name, "pollJob" | "pollTask" | "Jobs") {
-        return Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}")));
+        return Err(ApiError::NotFound(format!(
+            "No such resource: {BASE}/{segment}"
+        )));
     }
     if method != Method::GET {
         return Err(ApiError::MethodNotAllowed(format!(
@@ -56,13 +62,17 @@ async fn call(
     }
     match name {
         "pollJob" => {
-            let raw = call.arg("ID", &query).ok_or_else(|| ApiError::mandatory("ID"))?;
+            let raw = call
+                .arg("ID", &query)
+                .ok_or_else(|| ApiError::mandatory("ID"))?;
             let job = visible_job(&state, &caller, &raw).await?;
             let callbacks = state.jobs().callbacks(&[job.job.id]).await?;
             Ok(axum::Json(wire::polled_job(&job, callbacks.get(&job.job.id))).into_response())
         }
         "pollTask" => {
-            let raw = call.arg("ID", &query).ok_or_else(|| ApiError::mandatory("ID"))?;
+            let raw = call
+                .arg("ID", &query)
+                .ok_or_else(|| ApiError::mandatory("ID"))?;
             let not_found = || ApiError::NotFound(format!("No task found for ID {raw}"));
             let id = TaskId::parse(&raw).map_err(|_| not_found())?;
             let task = state
@@ -111,7 +121,11 @@ async fn read_job(
     Extension(caller): Extension<Caller>,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
-    let raw = raw.trim_start_matches("(ID=").trim_end_matches(')').trim_matches('\'').to_owned();
+    let raw = raw
+        .trim_start_matches("(ID=")
+        .trim_end_matches(')')
+        .trim_matches('\'')
+        .to_owned();
     let job = visible_job(&state, &caller, &raw).await?;
     let callbacks = state.jobs().callbacks(&[job.job.id]).await?;
     Ok(axum::Json(wire::listed_job(&job, callbacks.get(&job.job.id))).into_response())

@@ -1,7 +1,7 @@
 //! `/-/cds/saas-provisioning`: what the SaaS registry calls.
 
-use axum::Router;
 use axum::Extension;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,7 +68,9 @@ async fn read_tenant(
     let tenant = tenant_id(&id)?;
     // Another tenant's record is invisible, not forbidden: its existence is not revealed.
     match state.jobs().tenant(&tenant).await? {
-        Some(record) if caller.may_access(&tenant) => Ok(axum::Json(wire::tenant(&record)).into_response()),
+        Some(record) if caller.may_access(&tenant) => {
+            Ok(axum::Json(wire::tenant(&record)).into_response())
+        }
         _ => Err(ApiError::NotFound(format!("Tenant {tenant} not found"))),
     }
 }
@@ -133,7 +135,10 @@ async fn run_subscribe(
     };
     let tenant = tenant_id(&raw_id)?;
     ensure_access(&caller, &tenant)?;
-    payload.insert("subscribedTenantId".into(), Value::String(tenant.to_string()));
+    payload.insert(
+        "subscribedTenantId".into(),
+        Value::String(tenant.to_string()),
+    );
     let database = payload
         .remove("database")
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -195,7 +200,9 @@ fn application_url(
     };
     let label = !subdomain.is_empty()
         && subdomain.len() <= 63
-        && subdomain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && subdomain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !subdomain.starts_with('-');
     if !label {
         return Err(ApiError::BadRequest(
@@ -253,7 +260,9 @@ async fn unsubscribe(
         return Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response());
     }
     match wait(&state, &job).await? {
-        Some(done) if done.job.status == Status::Finished => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(done) if done.job.status == Status::Finished => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Some(done) => Err(failed(&state, &headers, &done, false)),
         None => Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response()),
     }
@@ -283,25 +292,33 @@ async fn call(
         ("dependencies" | "upgrade", _) => Err(ApiError::MethodNotAllowed(format!(
             "{} must be called by {}",
             call.name,
-            if call.name == "upgrade" { "POST" } else { "GET" }
+            if call.name == "upgrade" {
+                "POST"
+            } else {
+                "GET"
+            }
         ))),
-        _ => Err(ApiError::NotFound(format!("No such resource: {BASE}/{segment}"))),
+        _ => Err(ApiError::NotFound(format!(
+            "No such resource: {BASE}/{segment}"
+        ))),
     }
 }
 
 /// Parses `{"tenants": […], "options": {…}}`; `["*"]` (or any `*`) means every tenant.
-pub(crate) fn upgrade_request(
-    body: Option<Value>,
-) -> Result<(TenantSelection, Value), ApiError> {
+pub(crate) fn upgrade_request(body: Option<Value>) -> Result<(TenantSelection, Value), ApiError> {
     let body = body.unwrap_or_else(|| Value::Object(Map::new()));
     let Value::Object(body) = body else {
-        return Err(ApiError::BadRequest("The request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "The request body must be a JSON object".into(),
+        ));
     };
     let options = match body.get("options") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(o @ Value::Object(_)) => o.clone(),
         Some(_) => {
-            return Err(ApiError::BadRequest("Field 'options' must be an object".into()));
+            return Err(ApiError::BadRequest(
+                "Field 'options' must be an object".into(),
+            ));
         }
     };
     let tenants = match body.get("tenants") {
@@ -338,12 +355,14 @@ pub(crate) fn upgrade_request(
 }
 
 /// 403 unless the caller may upgrade every selected tenant (`*` needs access to all tenants).
-pub(crate) fn ensure_selection(caller: &Caller, selection: &TenantSelection) -> Result<(), ApiError> {
+pub(crate) fn ensure_selection(
+    caller: &Caller,
+    selection: &TenantSelection,
+) -> Result<(), ApiError> {
     match selection {
-        TenantSelection::All if caller.scope() != TenantScope::All => Err(ApiError::Forbidden(format!(
-            "User '{}' has no permission for all tenants",
-            caller.name
-        ))),
+        TenantSelection::All if caller.scope() != TenantScope::All => Err(ApiError::Forbidden(
+            format!("User '{}' has no permission for all tenants", caller.name),
+        )),
         TenantSelection::All => Ok(()),
         TenantSelection::Only(ids) => ids.iter().try_for_each(|t| ensure_access(caller, t)),
     }
@@ -369,15 +388,20 @@ async fn upgrade(
         return Ok(accepted_with_body(&state, &headers, &job));
     }
     match wait(&state, &job).await? {
-        Some(done) if done.job.status == Status::Finished => {
-            Ok((StatusCode::NO_CONTENT, job_header_map(&state, &headers, &job)).into_response())
-        }
+        Some(done) if done.job.status == Status::Finished => Ok((
+            StatusCode::NO_CONTENT,
+            job_header_map(&state, &headers, &job),
+        )
+            .into_response()),
         Some(done) => Err(failed(&state, &headers, &done, true)),
         None => Ok(accepted_with_body(&state, &headers, &job)),
     }
 }
 
-pub(crate) async fn wait(state: &AppState, job: &JobWithTasks) -> Result<Option<JobWithTasks>, ApiError> {
+pub(crate) async fn wait(
+    state: &AppState,
+    job: &JobWithTasks,
+) -> Result<Option<JobWithTasks>, ApiError> {
     Ok(state
         .jobs()
         .wait(&job.job.id, state.system.config.jobs.sync_timeout)

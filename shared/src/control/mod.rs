@@ -3,7 +3,9 @@
 //!
 //! Two implementations of [`ControlStore`]: [`postgres::PostgresControlStore`] (schema `mtx` in
 //! the first database, migrations in `migrations/`) and [`sqlite::SqliteControlStore`]
-//! (`mtx-control.sqlite` in the embedded data directory). Each owns all of its SQL.
+//! (`mtx-control.sqlite` in the embedded data directory). Each owns all of its SQL; what they
+//! share is pure: [`metadata`] (how subscription payloads are merged) and the private `codec`
+//! (column values, timestamp precision, error classification).
 
 mod codec;
 pub mod metadata;

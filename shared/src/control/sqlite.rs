@@ -5,8 +5,8 @@
 //! SQLite's write lock up front: that makes the queue-size check atomic with the insert and
 //! serializes task completions, also against another process opening the same file, and it
 //! avoids the lock-upgrade deadlock a deferred transaction can run into. WAL mode lets readers go
-//! on meanwhile. The schema is created and upgraded in code ([`MIGRATIONS`], numbered by SQLite's
-//! `user_version`).
+//! on meanwhile. The schema is created and upgraded in code: a list of migrations, numbered by
+//! SQLite's `user_version`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ use crate::callbacks::{
 };
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -38,8 +39,8 @@ pub const CONTROL_FILE: &str = "mtx-control.sqlite";
 /// How long a statement waits for another connection's write lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections in the pool: WAL allows concurrent readers; writers queue on the write lock.
-const MAX_CONNECTIONS: u32 = 4;
+/// Read-only connections: WAL lets them read while the writer writes.
+const MAX_READERS: u32 = 4;
 
 /// The schema, one entry per version: entry `n` takes `user_version` from `n` to `n + 1`.
 /// Append only; never edit an entry that has shipped.
@@ -148,7 +149,10 @@ macro_rules! tenant_columns {
 /// The control-plane store of the embedded mode.
 #[derive(Debug, Clone)]
 pub struct SqliteControlStore {
-    pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// Read-only connections.
+    reader: SqlitePool,
     path: PathBuf,
 }
 
@@ -172,15 +176,28 @@ impl SqliteControlStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+        let unavailable = |e: sqlx::Error| {
+            ControlError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        };
+        // SQLite has one writer at a time: a single writer connection queues writes in process
+        // (instead of many connections spinning on the busy timeout), and readers never wait
+        // behind writers for a pooled connection (WAL lets them read while a write runs).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| {
-                ControlError::Unavailable(format!("cannot open {}: {e}", path.display()))
-            })?;
-        migrate(&pool).await?;
-        Ok(Self { pool, path })
+            .map_err(unavailable)?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(MAX_READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            writer,
+            reader,
+            path,
+        })
     }
 
     /// The control-plane file.
@@ -189,7 +206,7 @@ impl SqliteControlStore {
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ControlError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn insert_job_inner(
@@ -231,14 +248,15 @@ impl SqliteControlStore {
         .await?;
         // All tasks in one statement: the rows travel as one JSON array parameter, which keeps
         // the statement far from SQLite's bind-parameter limit however many tasks there are.
+        // Each row is converted to JSONB once, so reading its fields does not parse it again;
+        // `->` gives the arguments back as JSON text with their keys in the order sent.
         sqlx::query(
             "INSERT INTO tasks (id, job_id, tenant, op, args, status, error, database_id, model, \
              attempt, worker, created_at, modified_at, started_at, finished_at) \
-             SELECT value->>'id', ?1, value->>'tenant', value->>'op', value->>'args', \
-             value->>'status', value->>'error', value->>'database', value->>'model', \
-             value->>'attempt', value->>'worker', value->>'created_at', value->>'modified_at', \
-             value->>'started_at', value->>'finished_at' \
-             FROM json_each(?2)",
+             SELECT t->>'id', ?1, t->>'tenant', t->>'op', t->'args', t->>'status', \
+             t->>'error', t->>'database', t->>'model', t->>'attempt', t->>'worker', \
+             t->>'created_at', t->>'modified_at', t->>'started_at', t->>'finished_at' \
+             FROM (SELECT jsonb(value) AS t FROM json_each(?2))",
         )
         .bind(job.id.to_string())
         .bind(rows)
@@ -273,7 +291,7 @@ impl SqliteControlStore {
              FROM callbacks WHERE job_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(&ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut out = HashMap::new();
         for r in &rows {
@@ -300,7 +318,7 @@ impl SqliteControlStore {
              WHERE job_id IN (SELECT value FROM json_each(?1)) ORDER BY job_id, attempt",
         )
         .bind(&ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         for r in &attempts {
             let job_id = JobId(uuid("job_id", r.try_get("job_id")?)?);
@@ -559,7 +577,7 @@ impl SqliteControlStore {
              ORDER BY job_id, tenant, id"
         ))
         .bind(codec::json_text(&json!(ids))?)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut by_job: HashMap<JobId, Vec<Task>> = HashMap::new();
         for row in &rows {
@@ -576,7 +594,7 @@ impl SqliteControlStore {
             " FROM jobs WHERE id = ?1"
         ))
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -593,7 +611,7 @@ impl SqliteControlStore {
             " FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1"
         ))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let jobs = rows
             .iter()
@@ -640,7 +658,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), ControlError> {
 
 /// ISO-8601 with milliseconds and `Z`, the form cds-mtxs reports; it also sorts as text.
 fn ts_text(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn ts(column: &str, raw: &str) -> Result<DateTime<Utc>, ControlError> {
@@ -657,31 +675,50 @@ fn uuid(column: &str, raw: &str) -> Result<Uuid, ControlError> {
     Uuid::parse_str(raw).map_err(|e| ControlError::Corrupt(format!("{column} '{raw}': {e}")))
 }
 
-/// The tasks as the JSON array `insert_job` reads with `json_each`. Arguments travel as JSON
-/// *text* so their key order survives.
+/// One task as `insert_job` reads it with `json_each`.
+#[derive(Serialize)]
+struct TaskRow<'a> {
+    id: String,
+    tenant: &'a str,
+    op: &'static str,
+    args: &'a serde_json::Value,
+    status: &'static str,
+    error: Option<&'a str>,
+    database: &'a str,
+    model: Option<&'a str>,
+    attempt: u32,
+    worker: Option<&'a str>,
+    created_at: String,
+    modified_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// The tasks as one JSON array (serialized straight from borrowed fields: 10,000 tasks must not
+/// cost 10,000 intermediate JSON trees).
 fn task_rows_json(tasks: &[Task]) -> Result<String, ControlError> {
     let rows = tasks
         .iter()
         .map(|t| {
-            Ok(json!({
-                "id": t.id.to_string(),
-                "tenant": t.tenant.as_str(),
-                "op": t.op.as_str(),
-                "args": codec::json_text(&t.args)?,
-                "status": t.status.as_str(),
-                "error": t.error,
-                "database": t.database.as_str(),
-                "model": t.model.as_ref().map(ModelHash::as_str),
-                "attempt": t.attempt,
-                "worker": t.worker,
-                "created_at": ts_text(t.created_at),
-                "modified_at": ts_text(t.modified_at),
-                "started_at": t.started_at.map(ts_text),
-                "finished_at": t.finished_at.map(ts_text),
-            }))
+            Ok(TaskRow {
+                id: t.id.to_string(),
+                tenant: t.tenant.as_str(),
+                op: t.op.as_str(),
+                args: &t.args,
+                status: t.status.as_str(),
+                error: t.error.as_deref(),
+                database: t.database.as_str(),
+                model: t.model.as_ref().map(ModelHash::as_str),
+                attempt: t.attempt,
+                worker: t.worker.as_deref(),
+                created_at: ts_text(t.created_at),
+                modified_at: ts_text(t.modified_at),
+                started_at: t.started_at.map(ts_text),
+                finished_at: t.finished_at.map(ts_text),
+            })
         })
         .collect::<Result<Vec<_>, ControlError>>()?;
-    codec::json_text(&serde_json::Value::Array(rows))
+    serde_json::to_string(&rows).map_err(|e| ControlError::Corrupt(format!("tasks: {e}")))
 }
 
 fn tenant_from_row(row: &SqliteRow) -> Result<TenantRecord, ControlError> {
@@ -737,7 +774,7 @@ impl ControlStore for SqliteControlStore {
         .bind(hash.as_str())
         .bind(csn_json)
         .bind(ts_text(codec::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -746,7 +783,7 @@ impl ControlStore for SqliteControlStore {
     async fn get_model(&self, hash: &ModelHash) -> Result<Option<String>, ControlError> {
         sqlx::query_scalar("SELECT csn FROM model_versions WHERE hash = ?1")
             .bind(hash.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| codec::classify(e.into()))
     }
@@ -758,7 +795,7 @@ impl ControlStore for SqliteControlStore {
             " FROM tenants WHERE id = ?1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         row.as_ref().map(tenant_from_row).transpose()
@@ -770,7 +807,7 @@ impl ControlStore for SqliteControlStore {
             tenant_columns!(),
             " FROM tenants ORDER BY id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter().map(tenant_from_row).collect()
@@ -793,7 +830,7 @@ impl ControlStore for SqliteControlStore {
         sqlx::query("UPDATE tenants SET model = ?2 WHERE id = ?1")
             .bind(id.as_str())
             .bind(model.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -802,7 +839,7 @@ impl ControlStore for SqliteControlStore {
     async fn delete_tenant(&self, id: &TenantId) -> Result<bool, ControlError> {
         let deleted = sqlx::query("DELETE FROM tenants WHERE id = ?1")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| codec::classify(e.into()))?
             .rows_affected();
@@ -814,7 +851,7 @@ impl ControlStore for SqliteControlStore {
             "SELECT location->>'database' AS database, count(*) AS tenants \
              FROM tenants GROUP BY 1",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter()
@@ -853,7 +890,7 @@ impl ControlStore for SqliteControlStore {
             " FROM tasks WHERE id = ?1"
         ))
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         row.as_ref().map(task_from_row).transpose()
@@ -899,7 +936,7 @@ impl ControlStore for SqliteControlStore {
         .bind(error)
         .bind(ts_text(codec::now()))
         .bind(Status::Running.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
@@ -913,7 +950,7 @@ impl ControlStore for SqliteControlStore {
             unfinished_sql!(),
             " ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         rows.iter().map(task_from_row).collect()
@@ -926,7 +963,7 @@ impl ControlStore for SqliteControlStore {
             unfinished_sql!()
         ))
         .bind(ts_text(codec::at_millis(before)))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?
         .rows_affected();
@@ -970,7 +1007,7 @@ impl ControlStore for SqliteControlStore {
         .bind(i64::from(attempt))
         .bind(ts_text(codec::now()))
         .bind(CallbackState::Pending.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::service::JobService;
 use super::TaskOutcome;
+use super::service::JobService;
 use crate::control::{ControlStore, FinishOutcome};
 use crate::deploy::Deployer;
 use crate::scheduler::{Claim, Completion, LeaseState, Scheduler};
@@ -100,7 +100,11 @@ impl Runner {
     async fn slot_loop(&self, slot: u32, shutdown: CancellationToken, abort: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
-            match self.scheduler.claim(&self.config.worker_id, self.config.lease).await {
+            match self
+                .scheduler
+                .claim(&self.config.worker_id, self.config.lease)
+                .await
+            {
                 Ok(Some(claim)) => {
                     backoff = Duration::from_millis(100);
                     let span = tracing::info_span!(
@@ -173,7 +177,10 @@ impl Runner {
 
         let (outcome, completion) = match ending {
             Ending::LeaseLost => {
-                tracing::warn!(duration_ms, "lease lost; abandoning the task to its new owner");
+                tracing::warn!(
+                    duration_ms,
+                    "lease lost; abandoning the task to its new owner"
+                );
                 return;
             }
             Ending::ShutDown => {
@@ -198,7 +205,9 @@ impl Runner {
                 tracing::info!(duration_ms, ?deployed, "task finished");
                 (TaskOutcome::Finished, Completion::Done)
             }
-            Ending::Done(Err(e)) if e.is_retryable() && claim.attempt < self.config.max_attempts => {
+            Ending::Done(Err(e))
+                if e.is_retryable() && claim.attempt < self.config.max_attempts =>
+            {
                 let backoff = retry_backoff(claim.attempt);
                 tracing::warn!(duration_ms, error = %e, backoff_ms = backoff.as_millis(), "task failed; will retry");
                 if let Err(ce) = self
@@ -213,7 +222,12 @@ impl Runner {
             }
             Ending::Done(Err(e)) => {
                 tracing::warn!(duration_ms, error = %e, "task failed");
-                (TaskOutcome::Failed { error: e.to_string() }, Completion::Done)
+                (
+                    TaskOutcome::Failed {
+                        error: e.to_string(),
+                    },
+                    Completion::Done,
+                )
             }
         };
         match self.control.finish_task(&id, claim.attempt, &outcome).await {
@@ -221,7 +235,9 @@ impl Runner {
                 tracing::info!(job.status = %status, "job ended");
             }
             Ok(FinishOutcome::Recorded) => {}
-            Ok(FinishOutcome::Stale) => tracing::warn!("result not recorded: another attempt owns the task"),
+            Ok(FinishOutcome::Stale) => {
+                tracing::warn!("result not recorded: another attempt owns the task")
+            }
             Err(e) => {
                 // Leave the claim to expire: the task is re-run (idempotently) and recorded then.
                 tracing::warn!(error = %e, "could not record the task's outcome");
@@ -290,7 +306,8 @@ impl Runner {
     }
 
     async fn maintenance_loop(&self, shutdown: CancellationToken) {
-        let reap_every = (self.config.lease / 6).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let reap_every =
+            (self.config.lease / 6).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut last_reconcile = tokio::time::Instant::now();
         let mut last_cleanup = tokio::time::Instant::now() - Duration::from_secs(3600);
         loop {
@@ -305,7 +322,11 @@ impl Runner {
                         let result = if e.requeued {
                             tracing::warn!(task.id = %id, task.attempt = e.attempt, "lease expired; task requeued");
                             self.control
-                                .requeue_task(&id, e.attempt, Some("lease expired: the worker stopped making progress"))
+                                .requeue_task(
+                                    &id,
+                                    e.attempt,
+                                    Some("lease expired: the worker stopped making progress"),
+                                )
                                 .await
                         } else {
                             let outcome = TaskOutcome::Timeout {
@@ -314,7 +335,10 @@ impl Runner {
                                     e.attempt, e.task.max_attempts
                                 ),
                             };
-                            self.control.finish_task(&id, e.attempt, &outcome).await.map(|_| ())
+                            self.control
+                                .finish_task(&id, e.attempt, &outcome)
+                                .await
+                                .map(|_| ())
                         };
                         if let Err(err) = result {
                             tracing::warn!(task.id = %id, error = %err, "could not record an expired lease");
@@ -332,7 +356,8 @@ impl Runner {
             if last_cleanup.elapsed() >= Duration::from_secs(600) {
                 last_cleanup = tokio::time::Instant::now();
                 let cutoff = Utc::now()
-                    - chrono::Duration::from_std(self.config.cleanup_age).unwrap_or(chrono::Duration::days(7));
+                    - chrono::Duration::from_std(self.config.cleanup_age)
+                        .unwrap_or(chrono::Duration::days(7));
                 match self.control.delete_jobs_before(cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(jobs = n, "deleted old jobs"),

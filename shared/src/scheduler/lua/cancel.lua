@@ -15,5 +15,5 @@ for _, id in ipairs(ARGV) do
   end
 end
 -- A cancelled head may unblock its tenant's next task.
-redis.call('PUBLISH', WAKE, 'cancel')
+wake('cancel')
 return removed

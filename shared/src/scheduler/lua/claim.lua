@@ -3,8 +3,9 @@
 -- Reaps overdue leases and promotes due retries first (both bounded), then picks the next task
 -- within the limits. Returns {task, job, tenant, db, lane, max_attempts, token, attempt} or nil.
 --
--- Cost: O(active databases × scan + idle databases visited × scan), never O(backlog): pending
--- sets are ZSETs by enqueue sequence, so the scan reads their heads and removal is by member.
+-- Cost: at most 4 × depth pending members examined (plus the active databases and at most
+-- MAX_READY_DBS idle ones), never O(backlog): pending sets are ZSETs by enqueue sequence, so the
+-- scan reads their heads and removal is by member.
 
 local worker, lease_ms = ARGV[1], tonumber(ARGV[2])
 local depth, burst = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -33,13 +34,19 @@ for i = 1, #running, 2 do
   n_active = n_active + 1
 end
 
+-- Members examined by this claim across all databases and lanes: bounds the pathological case
+-- of many databases whose queues start with long runs of blocked tenants (e.g. a second upgrade
+-- queued behind a first one waiting for retries).
+local budget = depth * 4
+
 -- The first task within `depth` of a database's pending set whose tenant has nothing older
 -- outstanding. Returns id and sequence, or nil.
 local function first_eligible(lane, db)
   local pk = pending_key(lane, db)
   local offset = 0
-  while offset < depth do
-    local chunk = math.min(SCAN_CHUNK, depth - offset)
+  while offset < depth and budget > 0 do
+    local chunk = math.min(SCAN_CHUNK, depth - offset, budget)
+    budget = budget - chunk
     local ids = redis.call('ZRANGE', pk, offset, offset + chunk - 1, 'WITHSCORES')
     local dropped = 0
     for i = 1, #ids, 2 do

@@ -107,6 +107,14 @@ local function tenant_remove(tenant, id)
   end
 end
 
+-- Tells idle workers (every subscriber of WAKE) that something may be claimable, unless
+-- nothing is queued at all: at the end of a drain, completions then cost no messages.
+local function wake(reason)
+  if redis.call('EXISTS', ready_key('provisioning'), ready_key('bulk')) > 0 then
+    redis.call('PUBLISH', WAKE, reason)
+  end
+end
+
 -- Removes a task for good (done, cancelled, exhausted). The caller has released its slot.
 local function forget(id, t)
   tenant_remove(t.tenant, id)

@@ -28,5 +28,5 @@ elseif outcome == 'handback' then
 else
   return redis.error_reply('unknown outcome ' .. tostring(outcome))
 end
-redis.call('PUBLISH', WAKE, 'complete')
+wake('complete')
 return 1

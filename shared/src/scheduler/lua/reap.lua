@@ -10,7 +10,7 @@ local records = redis.call('LRANGE', EXPIRED, 0, REPORT_BATCH - 1)
 if #records > 0 then
   redis.call('LTRIM', EXPIRED, #records, -1)
   -- Requeued tasks may be claimable now.
-  redis.call('PUBLISH', WAKE, 'reap')
+  wake('reap')
 end
 if redis.call('EXISTS', EXPIRED) == 1 then
   more = true

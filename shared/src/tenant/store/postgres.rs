@@ -309,6 +309,13 @@ impl TenantStore for PostgresTenantStore {
         .await
         .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
+        tracing::debug!(
+            tenant.id = %tenant,
+            model.from = change.from.as_ref().map(ModelHash::short),
+            model.to = change.to.short(),
+            statements = change.statements.len(),
+            "schema change applied"
+        );
         Ok(())
     }
 

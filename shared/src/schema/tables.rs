@@ -1,0 +1,416 @@
+//! Entities → tables: the columns each element contributes.
+
+use serde_json::{Map, Value};
+
+use super::{Column, ColumnType, DefaultValue, Literal, SchemaError, Table, UniqueConstraint};
+use crate::csn::{Builtin, Csn, Resolved, Scalar, is_set};
+
+/// The compiler's default length for `String` without one (`cds.compile.to.sql`, all SQL
+/// dialects but HANA).
+const DEFAULT_STRING_LENGTH: u32 = 255;
+/// The compiler's default length for `Binary` without one.
+const DEFAULT_BINARY_LENGTH: u32 = 5000;
+/// Associations whose keys are associations nest; real models stay far below this.
+const MAX_KEY_DEPTH: usize = 16;
+
+/// A column an element contributes, before it is placed in a table or a view.
+#[derive(Debug, Clone)]
+pub(super) struct Leaf {
+    pub column: Column,
+    pub key: bool,
+}
+
+/// The table of entity `name`.
+pub(super) fn table(csn: &Csn, name: &str) -> Result<Table, SchemaError> {
+    let def = csn
+        .definition(name)
+        .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
+    let elements = elements_of(name, def)?;
+    let mut columns = Vec::new();
+    let mut primary_key = Vec::new();
+    for (element_name, element) in elements {
+        let element = element_object(name, element_name, element)?;
+        for leaf in element_columns(csn, name, element_name, element_name, element, 0)? {
+            if leaf.key {
+                primary_key.push(leaf.column.name.clone());
+            }
+            columns.push(leaf.column);
+        }
+    }
+    let table_name = super::sql_name(name);
+    let unique = unique_constraints(csn, name, &table_name, def, elements)?;
+    Ok(Table {
+        name: table_name,
+        entity: name.into(),
+        columns,
+        primary_key,
+        unique,
+    })
+}
+
+pub(super) fn elements_of<'a>(
+    name: &str,
+    def: &'a Map<String, Value>,
+) -> Result<&'a Map<String, Value>, SchemaError> {
+    def.get("elements")
+        .and_then(Value::as_object)
+        .ok_or_else(|| SchemaError::invalid(name, "entity without elements"))
+}
+
+pub(super) fn element_object<'a>(
+    entity: &str,
+    name: &str,
+    element: &'a Value,
+) -> Result<&'a Map<String, Value>, SchemaError> {
+    element
+        .as_object()
+        .ok_or_else(|| SchemaError::invalid(entity, format!("element '{name}' is not an object")))
+}
+
+/// The columns element `path` (CDS path, for messages) contributes under the SQL name
+/// `column`: none for virtual elements, unmanaged or to-many associations; one for a scalar;
+/// one per leaf for structures (`address_city`); one per foreign key for managed to-one
+/// associations (`author_ID`, recursively for keys that are structures or associations).
+pub(super) fn element_columns(
+    csn: &Csn,
+    entity: &str,
+    path: &str,
+    column: &str,
+    element: &Map<String, Value>,
+    depth: usize,
+) -> Result<Vec<Leaf>, SchemaError> {
+    if element.get("virtual") == Some(&Value::Bool(true)) {
+        return Ok(Vec::new());
+    }
+    if let Some(value) = element.get("value") {
+        if value.get("stored") == Some(&Value::Bool(true)) {
+            return Err(SchemaError::unsupported(
+                entity,
+                format!("stored calculated element '{path}'"),
+            ));
+        }
+        // Calculated on read: replaced in queries, no column.
+        return Ok(Vec::new());
+    }
+    if depth > MAX_KEY_DEPTH {
+        return Err(SchemaError::invalid(
+            entity,
+            format!("foreign keys of '{path}' nest too deep (circular key associations?)"),
+        ));
+    }
+    let key = element.get("key") == Some(&Value::Bool(true));
+    let not_null = key || element.get("notNull") == Some(&Value::Bool(true));
+    let owner = format!("{entity}.{path}");
+    match csn.resolve(&owner, element)? {
+        Resolved::Scalar(scalar) => Ok(vec![Leaf {
+            column: super::Column {
+                name: column.into(),
+                element: path.into(),
+                ty: column_type(&owner, scalar)?,
+                not_null,
+                default: default_value(&owner, element.get("default"))?,
+            },
+            key,
+        }]),
+        Resolved::Structured(elements) => {
+            let mut leaves = Vec::new();
+            for (sub, sub_element) in elements {
+                let sub_element = element_object(entity, sub, sub_element)?;
+                for mut leaf in element_columns(
+                    csn,
+                    entity,
+                    &format!("{path}.{sub}"),
+                    &format!("{column}_{sub}"),
+                    sub_element,
+                    depth,
+                )? {
+                    // `key` and `not null` on a structure apply to all its leaves.
+                    leaf.key |= key;
+                    leaf.column.not_null |= not_null;
+                    leaves.push(leaf);
+                }
+            }
+            Ok(leaves)
+        }
+        Resolved::Association(assoc) => {
+            if assoc.unmanaged || assoc.to_many {
+                return Ok(Vec::new());
+            }
+            let target = csn.definition(assoc.target).ok_or_else(|| {
+                SchemaError::invalid(
+                    entity,
+                    format!("'{path}' targets unknown '{}'", assoc.target),
+                )
+            })?;
+            let target_elements = elements_of(assoc.target, target)?;
+            let keys = match assoc.keys {
+                Some(keys) => explicit_keys(entity, path, keys)?,
+                None => target_elements
+                    .iter()
+                    .filter(|(_, e)| e.get("key") == Some(&Value::Bool(true)))
+                    .map(|(n, _)| (vec![n.clone()], n.clone()))
+                    .collect(),
+            };
+            let mut leaves = Vec::new();
+            for (ref_path, alias) in keys {
+                let key_element = find_element(target_elements, &ref_path).ok_or_else(|| {
+                    SchemaError::invalid(
+                        entity,
+                        format!(
+                            "foreign key '{}' of '{path}' is not an element of '{}'",
+                            ref_path.join("."),
+                            assoc.target
+                        ),
+                    )
+                })?;
+                for leaf in element_columns(
+                    csn,
+                    assoc.target,
+                    &ref_path.join("."),
+                    &format!("{column}_{alias}"),
+                    key_element,
+                    depth + 1,
+                )? {
+                    leaves.push(Leaf {
+                        column: Column {
+                            name: leaf.column.name,
+                            element: path.into(),
+                            ty: leaf.column.ty,
+                            not_null,
+                            default: None,
+                        },
+                        key,
+                    });
+                }
+            }
+            Ok(leaves)
+        }
+    }
+}
+
+/// `keys: [{ref: ["a", "b"], as: "x"}]` → (path, flattened name).
+fn explicit_keys(
+    entity: &str,
+    path: &str,
+    keys: &[Value],
+) -> Result<Vec<(Vec<String>, String)>, SchemaError> {
+    keys.iter()
+        .map(|k| {
+            let segments: Option<Vec<String>> = k.get("ref").and_then(Value::as_array).map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            });
+            let segments = segments
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| SchemaError::invalid(entity, format!("bad key in '{path}'")))?;
+            let alias = k
+                .get("as")
+                .and_then(Value::as_str)
+                .map_or_else(|| segments.join("_"), str::to_owned);
+            Ok((segments, alias))
+        })
+        .collect()
+}
+
+fn find_element<'a>(
+    elements: &'a Map<String, Value>,
+    path: &[String],
+) -> Option<&'a Map<String, Value>> {
+    let (first, rest) = path.split_first()?;
+    let element = elements.get(first)?.as_object()?;
+    if rest.is_empty() {
+        return Some(element);
+    }
+    find_element(element.get("elements")?.as_object()?, rest)
+}
+
+/// The SQL type of a scalar, with the compiler's default lengths.
+pub(super) fn column_type(owner: &str, s: Scalar) -> Result<ColumnType, SchemaError> {
+    Ok(match s.builtin {
+        Builtin::Uuid => ColumnType::String { length: 36 },
+        Builtin::String => ColumnType::String {
+            length: s.length.unwrap_or(DEFAULT_STRING_LENGTH),
+        },
+        Builtin::LargeString => ColumnType::LargeString,
+        Builtin::Boolean => ColumnType::Boolean,
+        Builtin::UInt8 => ColumnType::UInt8,
+        Builtin::Int16 => ColumnType::Int16,
+        Builtin::Int32 | Builtin::Integer => ColumnType::Integer,
+        Builtin::Int64 => ColumnType::Int64,
+        Builtin::Decimal => ColumnType::Decimal {
+            precision: s.precision,
+            scale: s.scale,
+        },
+        Builtin::Double => ColumnType::Double,
+        Builtin::Date => ColumnType::Date,
+        Builtin::Time => ColumnType::Time,
+        Builtin::DateTime => ColumnType::DateTime,
+        Builtin::Timestamp => ColumnType::Timestamp,
+        Builtin::Binary => ColumnType::Binary {
+            length: s.length.unwrap_or(DEFAULT_BINARY_LENGTH),
+        },
+        Builtin::LargeBinary => ColumnType::LargeBinary,
+        Builtin::Vector => ColumnType::Vector {
+            dimensions: s.length.ok_or_else(|| SchemaError::Unsupported {
+                entity: owner.into(),
+                construct: "Vector without dimensions".into(),
+            })?,
+        },
+        Builtin::Map => ColumnType::Map,
+    })
+}
+
+fn default_value(
+    owner: &str,
+    default: Option<&Value>,
+) -> Result<Option<DefaultValue>, SchemaError> {
+    let Some(default) = default else {
+        return Ok(None);
+    };
+    if let Some(val) = default.get("val") {
+        return literal(val)
+            .map(|l| Some(DefaultValue::Literal(l)))
+            .ok_or_else(|| SchemaError::unsupported(owner, format!("default {val}")));
+    }
+    if default.get("ref") == Some(&serde_json::json!(["$now"])) {
+        return Ok(Some(DefaultValue::CurrentTimestamp));
+    }
+    Err(SchemaError::unsupported(
+        owner,
+        format!("default {default}"),
+    ))
+}
+
+/// A CSN `val` as a literal.
+pub(super) fn literal(val: &Value) -> Option<Literal> {
+    Some(match val {
+        Value::Null => Literal::Null,
+        Value::Bool(b) => Literal::Bool(*b),
+        Value::Number(n) => Literal::Number(n.to_string()),
+        Value::String(s) => Literal::String(s.clone()),
+        _ => return None,
+    })
+}
+
+/// The columns a path (`title`, `address.city`, `author`, `author.ID`) in an entity stands
+/// for, as (column name, suffix after the path's own name) pairs: `author` → `[("author_ID",
+/// "_ID")]`, `author.ID` → `[("author_ID", "")]`.
+pub(super) fn path_columns(
+    csn: &Csn,
+    entity: &str,
+    elements: &Map<String, Value>,
+    path: &[&str],
+) -> Result<Vec<(Leaf, String)>, SchemaError> {
+    let mut current = elements;
+    let mut prefix = String::new();
+    for (i, segment) in path.iter().enumerate() {
+        let element = current
+            .get(*segment)
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                SchemaError::invalid(
+                    entity,
+                    format!("'{}' does not name an element", path.join(".")),
+                )
+            })?;
+        if !prefix.is_empty() {
+            prefix.push('_');
+        }
+        prefix.push_str(segment);
+        let cds_path = path[..=i].join(".");
+        if i + 1 == path.len() {
+            let leaves = element_columns(csn, entity, &cds_path, &prefix, element, 0)?;
+            return Ok(leaves
+                .into_iter()
+                .map(|l| {
+                    let suffix = l.column.name[prefix.len()..].to_owned();
+                    (l, suffix)
+                })
+                .collect());
+        }
+        match csn.resolve(&format!("{entity}.{cds_path}"), element)? {
+            Resolved::Structured(sub) => current = sub,
+            Resolved::Association(assoc) if !assoc.unmanaged && !assoc.to_many => {
+                // Only a path to one of the foreign keys stays on this table.
+                let wanted = format!("{prefix}_{}", path[i + 1..].join("_"));
+                let leaves = element_columns(csn, entity, &cds_path, &prefix, element, 0)?;
+                let matching: Vec<_> = leaves
+                    .into_iter()
+                    .filter(|l| {
+                        l.column.name == wanted || l.column.name.starts_with(&format!("{wanted}_"))
+                    })
+                    .map(|l| {
+                        let suffix = l.column.name[wanted.len()..].to_owned();
+                        (l, suffix)
+                    })
+                    .collect();
+                if matching.is_empty() {
+                    break;
+                }
+                return Ok(matching);
+            }
+            _ => break,
+        }
+    }
+    Err(SchemaError::unsupported(
+        entity,
+        format!(
+            "path expression '{}' (it would need a join)",
+            path.join(".")
+        ),
+    ))
+}
+
+/// `@assert.unique.<name>: [paths]` on the entity → `CONSTRAINT <table>_<name> UNIQUE (…)`.
+fn unique_constraints(
+    csn: &Csn,
+    entity: &str,
+    table: &str,
+    def: &Map<String, Value>,
+    elements: &Map<String, Value>,
+) -> Result<Vec<UniqueConstraint>, SchemaError> {
+    let mut constraints = Vec::new();
+    for (annotation, value) in def {
+        let Some(name) = annotation.strip_prefix("@assert.unique.") else {
+            continue;
+        };
+        if !is_set(Some(value)) {
+            continue;
+        }
+        let Some(paths) = value.as_array() else {
+            return Err(SchemaError::unsupported(
+                entity,
+                format!("{annotation} with a value that is not a list of elements"),
+            ));
+        };
+        let mut columns = Vec::new();
+        for p in paths {
+            let path = p
+                .get("=")
+                .and_then(Value::as_str)
+                .map(|s| s.split('.').map(str::to_owned).collect::<Vec<_>>())
+                .or_else(|| {
+                    p.get("ref").and_then(Value::as_array).map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                })
+                .ok_or_else(|| {
+                    SchemaError::unsupported(entity, format!("{annotation} entry {p}"))
+                })?;
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            for (leaf, _) in path_columns(csn, entity, elements, &path)? {
+                columns.push(leaf.column.name);
+            }
+        }
+        constraints.push(UniqueConstraint {
+            name: format!("{table}_{name}"),
+            columns,
+        });
+    }
+    Ok(constraints)
+}
