@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::callbacks::delivery::Deliverer;
 use crate::config::{Config, StorageConfig};
 use crate::control::ControlStore;
 use crate::control::postgres::PostgresControlStore;
@@ -119,6 +120,21 @@ impl System {
             jobs,
             deployer,
         })
+    }
+
+    /// The status-callback deliverer, when SaaS registry credentials are configured (without
+    /// them no callback is ever recorded, as in cds-mtxs).
+    pub fn deliverer(&self) -> anyhow::Result<Option<Arc<Deliverer>>> {
+        let Some(registry) = &self.config.saas_registry else {
+            return Ok(None);
+        };
+        let deliverer = Deliverer::new(
+            self.control.clone(),
+            registry.clone(),
+            self.config.callbacks.clone(),
+        )
+        .context("building the HTTP client for status callbacks")?;
+        Ok(Some(Arc::new(deliverer)))
     }
 
     /// A runner executing tasks with `slots` parallel slots.
