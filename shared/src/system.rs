@@ -56,9 +56,9 @@ impl System {
                         .first()
                         .context("no PostgreSQL database configured")?;
                     // The control plane serves every request (enqueues and polls) and two writes per
-                // task; tenant DDL needs one connection per running task.
-                let control_pool = (config.worker_slots + 16).min(48);
-                let control = PostgresControlStore::connect(first.url.expose(), control_pool)
+                    // task; tenant DDL needs one connection per running task.
+                    let control_pool = (config.worker_slots + 16).min(48);
+                    let control = PostgresControlStore::connect(first.url.expose(), control_pool)
                         .await
                         .with_context(|| {
                             format!("connecting the control plane at {}", first.url.masked())
