@@ -361,10 +361,9 @@ main() {
   step "format" cargo fmt --all --check
   step "clippy" cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
   if cargo nextest --version >/dev/null 2>&1; then
-    step "tests (nextest, profile $profile)" \
-      cargo nextest run "${locked[@]}" --workspace --no-fail-fast --profile "$profile"
-    # nextest does not run doctests.
+    # nextest does not run doctests; they go first so the test summary closes the output.
     step "doctests" cargo test "${locked[@]}" --workspace --doc
+    step "tests (nextest, profile $profile)" run_nextest "$profile" "${locked[@]}"
   else
     info "cargo-nextest not found: falling back to cargo test"
     step "tests (cargo test)" cargo test "${locked[@]}" --workspace --no-fail-fast
@@ -381,8 +380,31 @@ main() {
     printf '\nRESULT: PASS (%d steps, %ds)\n' "${#STEP_NAMES[@]}" "$total"
   else
     printf '\nRESULT: FAIL (%d of %d steps failed, %ds)\n' "$failed" "${#STEP_NAMES[@]}" "$total"
-    return 1
   fi
+  # The test counts, alone on the last line, for whoever reads the end of the log.
+  if [[ -n $TEST_COUNTS ]]; then
+    printf 'tests: %s\n' "$TEST_COUNTS"
+  fi
+  [[ $failed -eq 0 ]]
+}
+
+# nextest, with its counts kept for the last line of the run ("N passed, N failed").
+TEST_COUNTS=""
+run_nextest() {
+  local profile=$1
+  shift
+  local log rc=0
+  log=$(mktemp)
+  cargo nextest run "$@" --workspace --no-fail-fast --profile "$profile" 2>&1 | tee "$log" || rc=$?
+  local summary passed failed
+  summary=$(grep -E '^ *Summary \[' "$log" | tail -n 1 || true)
+  passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
+  failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+  if [[ -n $passed ]]; then
+    TEST_COUNTS="${passed} passed, ${failed:-0} failed"
+  fi
+  rm -f -- "$log"
+  return "$rc"
 }
 
 main "$@"
