@@ -18,6 +18,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseView};
 use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::{DatabaseId, TenantId, schema_name_for};
@@ -177,6 +178,39 @@ fn storage_error(tenant: &TenantId, e: sqlx::Error) -> TenantStoreError {
     }
 }
 
+/// The SQLSTATE of a database error.
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// Every column of every table and view in the schema, with `format_type`'s spelling of its
+/// type; tables without columns appear once with NULLs.
+const INTROSPECT_COLUMNS: &str = "\
+    SELECT c.relname::text, c.relkind::text, a.attname::text, \
+           format_type(a.atttypid, a.atttypmod), a.attnotnull \
+    FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    LEFT JOIN pg_catalog.pg_attribute a \
+           ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> $2 \
+    ORDER BY c.relname, a.attnum";
+
+/// The primary-key columns of every table in the schema, in key order.
+const INTROSPECT_KEYS: &str = "\
+    SELECT c.relname::text, a.attname::text \
+    FROM pg_catalog.pg_constraint k \
+    JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS key(attnum, position) \
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = key.attnum \
+    WHERE n.nspname = $1 AND k.contype = 'p' \
+    ORDER BY c.relname, key.position";
+
+type ColumnRow = (String, String, Option<String>, Option<String>, Option<bool>);
+
 async fn latest_marker(
     tx: &mut Transaction<'static, Postgres>,
     tenant: &TenantId,
@@ -296,6 +330,7 @@ impl TenantStore for PostgresTenantStore {
                 .await
                 .map_err(|e| TenantStoreError::Statement {
                     statement: statement.clone(),
+                    sqlstate: sqlstate(&e),
                     message: e.to_string(),
                 })?;
         }
@@ -317,6 +352,64 @@ impl TenantStore for PostgresTenantStore {
             "schema change applied"
         );
         Ok(())
+    }
+
+    async fn introspect(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<DatabaseSchema, TenantStoreError> {
+        let (pool, schema) = self.resolve(tenant, location)?;
+        let fail = |e| storage_error(tenant, e);
+        // One snapshot for both catalog reads, so a change committing in between cannot show
+        // half of itself.
+        let mut tx = pool.begin().await.map_err(fail)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let columns: Vec<ColumnRow> = sqlx::query_as(INTROSPECT_COLUMNS)
+            .bind(schema)
+            .bind(MARKER_TABLE)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let keys: Vec<(String, String)> = sqlx::query_as(INTROSPECT_KEYS)
+            .bind(schema)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+
+        let mut result = DatabaseSchema::default();
+        for (relation, kind, column, ty, not_null) in columns {
+            if kind == "v" || kind == "m" {
+                let view = result
+                    .views
+                    .entry(relation)
+                    .or_insert_with(|| DatabaseView {
+                        columns: Some(Vec::new()),
+                    });
+                if let (Some(columns), Some(column)) = (view.columns.as_mut(), column) {
+                    columns.push(column);
+                }
+                continue;
+            }
+            let table = result.tables.entry(relation).or_default();
+            if let (Some(name), Some(ty)) = (column, ty) {
+                table.columns.push(DatabaseColumn {
+                    name,
+                    ty,
+                    not_null: not_null.unwrap_or(false),
+                });
+            }
+        }
+        for (relation, column) in keys {
+            if let Some(table) = result.tables.get_mut(&relation) {
+                table.primary_key.push(column);
+            }
+        }
+        Ok(result)
     }
 
     async fn drop_storage(
