@@ -6,11 +6,14 @@
 //! - `routes/` holds one module per cds-mtxs service: `saas_provisioning`, `deployment`,
 //!   `jobs`, plus `health`. Handlers only extract, parse into domain types, call one
 //!   `mtx_shared::jobs::service::JobService` function and map the result.
+//! - [`cli`] holds the operator's commands (`mtx-api plan | drift | repair`), which call the
+//!   same domain functions as the routes and print JSON.
 //! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
 //! - `extract` parses request pieces (JSON bodies with our error shape, `prefer`, OData-style
 //!   function calls such as `pollJob(ID='…')`); `wire` renders jobs, tasks and tenants in the
 //!   cds-mtxs shapes.
 
+pub mod cli;
 pub mod error;
 mod extract;
 mod routes;

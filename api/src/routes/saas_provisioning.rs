@@ -5,8 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use mtx_shared::deploy::UpgradeOptions;
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
+use mtx_shared::plan::plan_upgrade;
 use mtx_shared::tenant::DatabaseId;
 use serde_json::{Map, Value};
 
@@ -263,6 +265,11 @@ async fn upgrade(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let (selection, options) = upgrade_request(body.0)?;
+    let parsed = UpgradeOptions::from_args(&options);
+    if parsed.dry_run {
+        let plans = plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
+        return Ok(axum::Json(plans).into_response());
+    }
     if selection == TenantSelection::Only(Vec::new()) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
