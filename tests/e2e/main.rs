@@ -4,6 +4,7 @@
 //! PostgreSQL through [`both_modes!`].
 
 mod bad_input;
+mod evolve;
 mod jobs;
 mod provisioning;
 mod upgrade;
