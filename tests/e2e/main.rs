@@ -7,6 +7,7 @@ mod bad_input;
 mod evolve;
 mod jobs;
 mod provisioning;
+mod startup;
 mod upgrade;
 
 /// Generates `embedded_<name>` and `postgres_<name>` tests running `$body(mode)`.
