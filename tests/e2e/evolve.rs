@@ -3,15 +3,14 @@
 //! repair, adopt), a failure mid-upgrade, and time limits that make an attempt retryable.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use mtx_shared::drift::{DatabaseSchema, normalize_type};
-use mtx_shared::model::{ModelHash, ModelVersion};
+use mtx_shared::model::ModelHash;
 use mtx_shared::sql::Dialect;
 use mtx_shared::tenant::{SchemaChange, StorageLocation, TenantId};
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_tests::{Mode, ModelFile, TestServer, model_dir};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,49 +18,6 @@ use crate::both_modes;
 
 const UPGRADE: &str = "/-/cds/saas-provisioning/upgrade";
 const REPAIR: &str = "/-/cds/deployment/repair";
-
-/// The model file a test server reads; replacing it is "a new application version".
-struct ModelFile {
-    dir: PathBuf,
-}
-
-impl ModelFile {
-    fn new(version: &str) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        let file = Self { dir };
-        file.set(version)?;
-        Ok(file)
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("csn.json")
-    }
-
-    fn env(&self) -> String {
-        self.path().display().to_string()
-    }
-
-    fn set(&self, version: &str) -> anyhow::Result<()> {
-        std::fs::copy(model_dir(version).join("csn.json"), self.path())?;
-        Ok(())
-    }
-
-    fn set_json(&self, csn: &Value) -> anyhow::Result<()> {
-        std::fs::write(self.path(), serde_json::to_vec(csn)?)?;
-        Ok(())
-    }
-
-    fn hash(&self) -> anyhow::Result<ModelHash> {
-        Ok(ModelVersion::load(&self.path())?.hash)
-    }
-}
-
-impl Drop for ModelFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn csn(version: &str) -> anyhow::Result<Value> {
     Ok(serde_json::from_str(&std::fs::read_to_string(
@@ -197,15 +153,15 @@ both_modes!(
     v1_to_v2
 );
 async fn v1_to_v2(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("shop").await?;
     ensure!(t.schema("shop").await? == t.compiler_schema("v1").await?);
     t.insert_books("shop").await?;
     let before = t.books("shop").await?;
 
-    model.set("v2")?;
+    model.switch_to("v2")?;
     let r = t.upgrade(json!({"tenants": ["*"]})).await?;
     ensure!(
         r.status == StatusCode::NO_CONTENT,
@@ -237,8 +193,8 @@ both_modes!(
     v2_to_v3
 );
 async fn v2_to_v3(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v2")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v2")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("shop").await?;
     t.insert_books("shop").await?;
@@ -248,7 +204,7 @@ async fn v2_to_v3(mode: Mode) -> anyhow::Result<()> {
         model.hash()?,
     );
 
-    model.set("v3")?;
+    model.switch_to("v3")?;
     let r = t.upgrade(json!({"tenants": ["shop"]})).await?;
     ensure!(
         r.status == StatusCode::INTERNAL_SERVER_ERROR,
@@ -294,13 +250,13 @@ both_modes!(
     dry_run
 );
 async fn dry_run(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("a").await?;
     s.subscribe("b").await?;
     let v1 = model.hash()?;
-    model.set("v2")?;
+    model.switch_to("v2")?;
     s.subscribe("c").await?;
     let v2 = model.hash()?;
     let jobs = s.system.control.list_jobs(100).await?.len();
@@ -343,7 +299,7 @@ async fn dry_run(mode: Mode) -> anyhow::Result<()> {
     ensure!(t.versions("a").await? == (Some(v1.clone()), Some(v1)));
 
     // A destructive target: the plan says it is refused and why, and what autoUndeploy runs.
-    model.set("v3")?;
+    model.switch_to("v3")?;
     let r = t
         .upgrade(json!({"tenants": ["c"], "options": {"dryRun": true}}))
         .await?;
@@ -373,8 +329,8 @@ both_modes!(
     drift_and_repair
 );
 async fn drift_and_repair(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("d").await?;
     t.insert_books("d").await?;
@@ -391,7 +347,7 @@ async fn drift_and_repair(mode: Mode) -> anyhow::Result<()> {
         report.text
     );
 
-    model.set("v2")?;
+    model.switch_to("v2")?;
     let r = t.upgrade(json!({"tenants": ["d"]})).await?;
     ensure!(r.status == StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
     let message = r.error_message();
@@ -453,12 +409,12 @@ both_modes!(
     adopt
 );
 async fn adopt(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("h").await?;
     let v1 = model.hash()?;
-    model.set("v2")?;
+    model.switch_to("v2")?;
     let v2 = model.hash()?;
     // Adopting v2 while the schema is still v1 is refused, naming the differences.
     let r = s
@@ -520,8 +476,8 @@ both_modes!(
     failure_mid_upgrade
 );
 async fn failure_mid_upgrade(mode: Mode) -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.env())]).await?;
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     let t = TenantServer(&s);
     s.subscribe("f").await?;
     t.insert_books("f").await?;
@@ -531,7 +487,7 @@ async fn failure_mid_upgrade(mode: Mode) -> anyhow::Result<()> {
     // fine, then adding isbn fails because Books has rows.
     let mut broken = csn("v2")?;
     broken["definitions"]["my.bookshop.Books"]["elements"]["isbn"]["notNull"] = json!(true);
-    model.set_json(&broken)?;
+    model.write_json(&broken)?;
     let r = t
         .upgrade(json!({"tenants": ["f"], "options": {"dryRun": true}}))
         .await?;
@@ -559,11 +515,11 @@ async fn failure_mid_upgrade(mode: Mode) -> anyhow::Result<()> {
 /// task is requeued (retryable) with a message saying so, and finishes once the lock is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Result<()> {
-    let model = ModelFile::new("v1")?;
+    let model = ModelFile::bookshop("v1")?;
     let s = TestServer::start(
         Mode::Postgres,
         &[
-            ("MTX_MODEL", &model.env()),
+            ("MTX_MODEL", &model.path()),
             ("MTX_PG_LOCK_TIMEOUT_MS", "200"),
             ("MTX_MAX_ATTEMPTS", "5"),
         ],
@@ -583,7 +539,7 @@ async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Resul
     .execute(&mut *traffic)
     .await?;
 
-    model.set("v2")?;
+    model.switch_to("v2")?;
     let r = s
         .request(
             Method::POST,
