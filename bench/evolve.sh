@@ -37,14 +37,19 @@ now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l; }
 log() { echo "[evolve-bench] $*" >&2; }
 
+# Checkouts sharing one target directory share its artifacts (cargo records sources by relative
+# path and judges freshness by mtime): touching this checkout's sources makes cargo build them.
+find api/src shared/src -name '*.rs' -exec touch {} +
 cargo build --release -q -p mtx-api
+# A private copy, for the same reason.
+cp "$TARGET_DIR/release/mtx-api" "$WORK/mtx-api"
 psql -X -q "$ADMIN_URL" -c "CREATE DATABASE $DB" >/dev/null
 
 # --- the sidecar, at v1, with N subscribed tenants --------------------------------------
 cp models/bookshop/v1/csn.json "$WORK/csn.json"
 RUST_LOG=${RUST_LOG:-warn} MTX_DATABASE_URL="$DB_URL" MTX_MODEL="$WORK/csn.json" PORT="$PORT" \
   MTX_WORKER_SIZE="$WORKERS" MTX_QUEUE_SIZE=100000 MTX_DATA_DIR="$WORK/data" \
-  "$TARGET_DIR/release/mtx-api" 2>"$WORK/sidecar.log" &
+  "$WORK/mtx-api" 2>"$WORK/sidecar.log" &
 SIDECAR_PID=$!
 for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -74,6 +79,8 @@ curl -sf -X POST -H 'content-type: application/json' \
   -d '{"tenants":["*"],"options":{"dryRun":true}}' \
   "$BASE/-/cds/saas-provisioning/upgrade" >"$WORK/plan.json"
 REPRESENTATIVE=$(jq -r '.[0].renderedFor' "$WORK/plan.json")
+[[ "$(jq '.[0].tenants | length' "$WORK/plan.json")" == "$TENANTS" ]] ||
+  { log "the dry run does not cover $TENANTS tenants: $(head -c 300 "$WORK/plan.json")"; exit 1; }
 REP_SCHEMA=$(psql -X -At "$DB_URL" -c \
   "SELECT location->>'schema' FROM mtx.tenants WHERE id = '$REPRESENTATIVE'" 2>/dev/null || true)
 jq -r '.[0].statements[] + ";"' "$WORK/plan.json" >"$WORK/plan.sql"
@@ -88,6 +95,8 @@ start=$(now)
 job=$(upgrade_all)
 status=$(poll "$job")
 end=$(now)
+[[ "$(curl -sf "$BASE/-/cds/jobs/pollJob(ID='$job')" | jq '.tenants | length')" == "$TENANTS" ]] ||
+  { log "the upgrade job does not cover $TENANTS tenants"; exit 1; }
 SIDECAR_SECS=$(elapsed "$start" "$end")
 log "sidecar upgrade v1 → v2: $status in ${SIDECAR_SECS}s"
 [[ "$status" == FINISHED ]] || { log "upgrade did not finish"; exit 1; }

@@ -66,9 +66,12 @@ fn drifted(change: impl FnOnce(&mut DatabaseSchema)) -> (PersistenceModel, Datab
     (model, actual)
 }
 
+/// A hand-made change to a schema.
+type Edit = Box<dyn FnOnce(&mut DatabaseSchema)>;
+
 #[test]
 fn each_kind_of_difference_is_named_with_expected_and_actual() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut DatabaseSchema)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         ("no change", Box::new(|_| {}), vec![]),
         (
             "table dropped",
