@@ -8,11 +8,14 @@
 //!   `mtx_shared::jobs::service::JobService` function and map the result.
 //! - [`cli`] holds the operator's commands (`mtx-api plan | drift | repair`), which call the
 //!   same domain functions as the routes and print JSON.
+//! - [`auth`] authenticates every request (dummy, basic or JWT per `MTX_AUTH`), checks the
+//!   roles the route needs and hands a `Caller` to the handlers, which apply tenant isolation.
 //! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
 //! - `extract` parses request pieces (JSON bodies with our error shape, `prefer`, OData-style
 //!   function calls such as `pollJob(ID='…')`); `wire` renders jobs, tasks and tenants in the
 //!   cds-mtxs shapes.
 
+pub mod auth;
 pub mod cli;
 pub mod error;
 mod extract;

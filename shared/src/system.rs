@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::callbacks::delivery::Deliverer;
 use crate::config::{Config, StorageConfig};
 use crate::control::ControlStore;
 use crate::control::postgres::PostgresControlStore;
@@ -54,7 +55,10 @@ impl System {
                     let first = databases
                         .first()
                         .context("no PostgreSQL database configured")?;
-                    let control = PostgresControlStore::connect(first.url.expose(), 8)
+                    // The control plane serves every request (enqueues and polls) and two writes per
+                    // task; tenant DDL needs one connection per running task.
+                    let control_pool = (config.worker_slots + 16).min(48);
+                    let control = PostgresControlStore::connect(first.url.expose(), control_pool)
                         .await
                         .with_context(|| {
                             format!("connecting the control plane at {}", first.url.masked())
@@ -116,6 +120,21 @@ impl System {
             jobs,
             deployer,
         })
+    }
+
+    /// The status-callback deliverer, when SaaS registry credentials are configured (without
+    /// them no callback is ever recorded, as in cds-mtxs).
+    pub fn deliverer(&self) -> anyhow::Result<Option<Arc<Deliverer>>> {
+        let Some(registry) = &self.config.saas_registry else {
+            return Ok(None);
+        };
+        let deliverer = Deliverer::new(
+            self.control.clone(),
+            registry.clone(),
+            self.config.callbacks.clone(),
+        )
+        .context("building the HTTP client for status callbacks")?;
+        Ok(Some(Arc::new(deliverer)))
     }
 
     /// A runner executing tasks with `slots` parallel slots.

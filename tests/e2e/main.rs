@@ -3,7 +3,9 @@
 //! Each capability has a module; every scenario runs in the embedded mode (SQLite) and on
 //! PostgreSQL through [`both_modes!`].
 
+mod auth;
 mod bad_input;
+mod callbacks;
 mod evolve;
 mod jobs;
 mod provisioning;

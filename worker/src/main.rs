@@ -35,7 +35,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(worker.id = %worker_id, slots, "mtx-worker started");
     let shutdown = lifecycle::shutdown_on_signals();
+    let callbacks = system
+        .deliverer()?
+        .map(|d| tokio::spawn(d.run(shutdown.clone())));
     system.runner(worker_id, slots).run(shutdown).await;
+    if let Some(callbacks) = callbacks {
+        let _ = callbacks.await;
+    }
     tracing::info!("mtx-worker stopped");
     Ok(())
 }

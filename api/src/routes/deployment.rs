@@ -1,10 +1,12 @@
 //! `/-/cds/deployment`: the operator's synchronous tenant operations.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use mtx_shared::access::Caller;
 use mtx_shared::deploy::{Resolution, UpgradeOptions};
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
@@ -12,8 +14,9 @@ use mtx_shared::model::ModelHash;
 use mtx_shared::plan::plan_upgrade;
 use serde_json::{Map, Value};
 
-use super::saas_provisioning::{failed, wait};
+use super::saas_provisioning::{ensure_selection, failed, wait};
 use super::tenant_id;
+use crate::auth::ensure_access;
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody};
 use crate::server::AppState;
@@ -26,6 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn call(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(segment): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -36,14 +40,19 @@ async fn call(
     match call.name.as_str() {
         "getTenants" if method == Method::GET => {
             let tenants = state.jobs().tenants().await?;
-            Ok(
-                axum::Json(tenants.iter().map(|t| t.id.to_string()).collect::<Vec<_>>())
-                    .into_response(),
+            Ok(axum::Json(
+                tenants
+                    .iter()
+                    .filter(|t| caller.may_access(&t.id))
+                    .map(|t| t.id.to_string())
+                    .collect::<Vec<_>>(),
             )
+            .into_response())
         }
         "subscribe" if post => {
             let body = object(body)?;
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            ensure_access(&caller, &tenant)?;
             let metadata = match body.get("metadata") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(m @ Value::Object(_)) => m.clone(),
@@ -55,13 +64,14 @@ async fn call(
             };
             let mut metadata = metadata;
             metadata["subscribedTenantId"] = Value::String(tenant.to_string());
-            let job = state.jobs().subscribe(tenant, metadata, None).await?;
+            let job = state.jobs().subscribe(tenant, metadata, None, None).await?;
             finish_sync(&state, &headers, job).await
         }
         "unsubscribe" if post => {
             let body = object(body)?;
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
-            let job = state.jobs().unsubscribe(tenant).await?;
+            ensure_access(&caller, &tenant)?;
+            let job = state.jobs().unsubscribe(tenant, None).await?;
             finish_sync(&state, &headers, job).await
         }
         "upgrade" if post => {
@@ -72,6 +82,7 @@ async fn call(
             } else {
                 TenantSelection::Only(vec![tenant_id(raw)?])
             };
+            ensure_selection(&caller, &selection)?;
             let options = match body.get("options") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(o @ Value::Object(_)) => o.clone(),
@@ -87,7 +98,7 @@ async fn call(
                     plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
                 return Ok(axum::Json(plans).into_response());
             }
-            match state.jobs().upgrade(selection, options).await? {
+            match state.jobs().upgrade(selection, options, None).await? {
                 Some(job) => finish_sync(&state, &headers, job).await,
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
@@ -96,12 +107,15 @@ async fn call(
             let raw = call
                 .arg("tenant", &[])
                 .ok_or_else(|| ApiError::mandatory("tenant"))?;
-            let report = state.system.deployer.drift(&tenant_id(&raw)?).await?;
+            let tenant = tenant_id(&raw)?;
+            ensure_access(&caller, &tenant)?;
+            let report = state.system.deployer.drift(&tenant).await?;
             Ok(axum::Json(report).into_response())
         }
         "repair" if post => {
             let body = object(body)?;
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            ensure_access(&caller, &tenant)?;
             let resolution = resolution(&body)?;
             let resolved = state.system.deployer.resolve(&tenant, &resolution).await?;
             Ok(axum::Json(resolved).into_response())
