@@ -491,6 +491,17 @@ impl ModelFile {
         std::fs::copy(model_dir(version).join("csn.json"), &self.file)?;
         Ok(())
     }
+
+    /// Replaces the model with the CSN `csn` (a variant of a bookshop version).
+    pub fn write_json(&self, csn: &Value) -> anyhow::Result<()> {
+        std::fs::write(&self.file, serde_json::to_vec(csn)?)?;
+        Ok(())
+    }
+
+    /// The version hash of the model as it is now.
+    pub fn hash(&self) -> anyhow::Result<mtx_shared::model::ModelHash> {
+        Ok(mtx_shared::model::ModelVersion::load(&self.file)?.hash)
+    }
 }
 
 impl Drop for ModelFile {

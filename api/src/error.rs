@@ -7,7 +7,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mtx_shared::control::ControlError;
+use mtx_shared::deploy::DeployError;
 use mtx_shared::jobs::service::JobError;
+use mtx_shared::plan::PlanError;
 use mtx_shared::versions::VersionError;
 
 /// Seconds a client should wait before retrying a refused enqueue.
@@ -32,6 +34,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound(String),
     MethodNotAllowed(String),
+    /// 409: the request contradicts the state it met (a refused repair or adopt).
+    Conflict(String),
     /// 501: a capability this version does not have yet.
     NotImplemented(String),
     PayloadTooLarge,
@@ -90,6 +94,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed(m) => {
                 envelope(StatusCode::METHOD_NOT_ALLOWED, &m, "405", None)
             }
+            ApiError::Conflict(m) => envelope(StatusCode::CONFLICT, &m, "409", None),
             ApiError::NotImplemented(m) => envelope(StatusCode::NOT_IMPLEMENTED, &m, "501", None),
             ApiError::PayloadTooLarge => envelope(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -161,4 +166,32 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         e,
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
     )
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        match e {
+            DeployError::NotSubscribed(_) | DeployError::Version(VersionError::Unknown(_)) => {
+                ApiError::NotFound(e.to_string())
+            }
+            DeployError::NothingDeployed(_)
+            | DeployError::AdoptRefused { .. }
+            | DeployError::RepairDestructive(_)
+            | DeployError::Repair(_)
+            | DeployError::Destructive(_)
+            | DeployError::Drift { .. } => ApiError::Conflict(e.to_string()),
+            // The tenant's tables are busy or its storage is unreachable: try again later.
+            e if e.is_retryable() => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Jobs(e) => e.into(),
+            PlanError::Deploy(e) => e.into(),
+        }
+    }
 }

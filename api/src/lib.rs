@@ -6,6 +6,8 @@
 //! - `routes/` holds one module per cds-mtxs service: `saas_provisioning`, `deployment`,
 //!   `jobs`, plus `health`. Handlers only extract, parse into domain types, call one
 //!   `mtx_shared::jobs::service::JobService` function and map the result.
+//! - [`cli`] holds the operator's commands (`mtx-api plan | drift | repair`), which call the
+//!   same domain functions as the routes and print JSON.
 //! - [`auth`] authenticates every request (dummy, basic or JWT per `MTX_AUTH`), checks the
 //!   roles the route needs and hands a `Caller` to the handlers, which apply tenant isolation.
 //! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
@@ -14,6 +16,7 @@
 //!   cds-mtxs shapes.
 
 pub mod auth;
+pub mod cli;
 pub mod error;
 mod extract;
 mod routes;

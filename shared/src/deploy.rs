@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
+
 use crate::control::{ControlError, ControlStore};
+use crate::drift::{self, Drift, RepairError};
 use crate::evolve;
 use crate::jobs::{Op, Task};
 use crate::model::{ModelHash, ModelVersion};
@@ -28,6 +31,52 @@ pub enum DeployError {
         .0.join("; ")
     )]
     Destructive(Vec<String>),
+    /// A lock or statement time limit ran out (the application's traffic held the tenant's
+    /// tables); nothing was applied, and another attempt later may succeed.
+    #[error(
+        "the tenant's tables were busy and a time limit ran out (MTX_PG_LOCK_TIMEOUT_MS / \
+         MTX_PG_STATEMENT_TIMEOUT_MS); nothing was applied, the task will be retried: {0}"
+    )]
+    Busy(TenantStoreError),
+    /// The change failed, and the tenant's schema differs from what its recorded version says:
+    /// the difference, not the database's message, is the cause to report.
+    #[error(
+        "the schema of tenant {tenant} differs from its recorded model version {} (changed \
+         outside the sidecar), so the upgrade cannot apply; nothing was applied. Differences: \
+         {}. Inspect them with GET /-/cds/deployment/drift(tenant='{tenant}') and resolve them \
+         with POST /-/cds/deployment/repair {{\"tenant\":\"{tenant}\",\"mode\":\"repair\"|\"adopt\"}}. \
+         The database said: {cause}",
+        .version.short(),
+        .drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Drift {
+        tenant: TenantId,
+        version: ModelHash,
+        drift: Vec<Drift>,
+        cause: String,
+    },
+    /// Drift can only be judged against a recorded version.
+    #[error("tenant {0} has no deployed model version recorded in its storage")]
+    NothingDeployed(TenantId),
+    #[error(
+        "the repair contains destructive changes and was not applied (allow them with \
+         \"allowDestructive\": true): {}",
+        .0.join("; ")
+    )]
+    RepairDestructive(Vec<String>),
+    #[error(
+        "the schema of tenant {tenant} differs from model version {}, so it was not adopted \
+         (adopt it anyway with \"force\": true): {}",
+        .version.short(),
+        .drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    AdoptRefused {
+        tenant: TenantId,
+        version: ModelHash,
+        drift: Vec<Drift>,
+    },
+    #[error(transparent)]
+    Repair(#[from] RepairError),
     #[error(transparent)]
     Store(#[from] TenantStoreError),
     #[error(transparent)]
@@ -37,18 +86,22 @@ pub enum DeployError {
 }
 
 impl DeployError {
-    /// Whether another attempt may succeed (the storage or control plane was unavailable, or a
-    /// concurrent change raced), as opposed to an error that will repeat (bad model, refused
-    /// change, unknown tenant).
+    /// Whether another attempt may succeed (the storage or control plane was unavailable, a
+    /// time limit ran out while the tenant's tables were busy, or a concurrent change raced),
+    /// as opposed to an error that will repeat (bad model, refused change, drift, unknown
+    /// tenant).
     pub fn is_retryable(&self) -> bool {
         match self {
+            DeployError::Busy(_) => true,
             DeployError::Store(e) => {
-                matches!(
-                    e,
-                    TenantStoreError::Unavailable { .. }
-                        | TenantStoreError::VersionConflict { .. }
-                        | TenantStoreError::Io(_)
-                ) || matches!(e, TenantStoreError::Sql(s) if is_transient(s))
+                e.is_timeout()
+                    || matches!(
+                        e,
+                        TenantStoreError::Unavailable { .. }
+                            | TenantStoreError::VersionConflict { .. }
+                            | TenantStoreError::Io(_)
+                    )
+                    || matches!(e, TenantStoreError::Sql(s) if is_transient(s))
             }
             DeployError::Control(ControlError::Unavailable(_)) => true,
             DeployError::Control(ControlError::Sql(s)) => is_transient(s),
@@ -82,18 +135,64 @@ pub enum Deployed {
 pub struct UpgradeOptions {
     /// Apply destructive changes (drop tables/columns, narrow types) instead of refusing them.
     pub allow_destructive: bool,
+    /// Only report what would be done ([`crate::plan`]); create no job, change nothing.
+    pub dry_run: bool,
 }
 
 impl UpgradeOptions {
-    /// Reads the cds-style options object (`{"autoUndeploy": true}`).
+    /// Reads the cds-style options object (`{"autoUndeploy": true, "dryRun": true}`).
     pub fn from_args(options: &serde_json::Value) -> Self {
-        Self {
-            allow_destructive: options
-                .get("autoUndeploy")
+        let flag = |name: &str| {
+            options
+                .get(name)
                 .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
+                .unwrap_or(false)
+        };
+        Self {
+            allow_destructive: flag("autoUndeploy"),
+            dry_run: flag("dryRun"),
         }
     }
+}
+
+/// What the operator chooses to do about a tenant whose schema drifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Accept the schema as it is: record `version` (default: the current model) as the
+    /// tenant's deployed version, in its storage marker and the control plane, without running
+    /// any DDL. Refused while the schema differs from that version, unless `force`: then the
+    /// differences are accepted as they are and stay visible in the drift report (and later
+    /// upgrades diff from `version` as if they were not there).
+    Adopt {
+        version: Option<ModelHash>,
+        force: bool,
+    },
+    /// Bring the schema back to the tenant's recorded version: the differ's plan from the
+    /// actual schema to that version, in one transaction, keeping every row. Refused when it
+    /// would drop a table, column or view, narrow a type or change a key, unless
+    /// `allow_destructive`.
+    Repair { allow_destructive: bool },
+}
+
+/// A tenant's drift: what [`Deployer::drift`] reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    pub tenant: TenantId,
+    /// The version recorded in the tenant's storage (its marker).
+    pub version: ModelHash,
+    pub drift: Vec<Drift>,
+}
+
+/// What a [`Resolution`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolved {
+    pub tenant: TenantId,
+    /// The version the tenant is recorded at afterwards.
+    pub version: ModelHash,
+    /// The statements applied (none for adopt).
+    pub statements: Vec<String>,
+    /// The differences that remain (for a forced adopt, the accepted ones).
+    pub drift: Vec<Drift>,
 }
 
 /// Plans by (deployed version, target version): computed once, rendered per tenant.
@@ -199,7 +298,9 @@ impl Deployer {
     }
 
     /// Brings the tenant's storage from whatever version its marker records to `target`, in one
-    /// transaction; does nothing when it is already there.
+    /// transaction; does nothing when it is already there. A failure caused by drift (the
+    /// schema differs from the recorded version) is reported as [`DeployError::Drift`], one
+    /// caused by a time limit as the retryable [`DeployError::Busy`].
     pub async fn deploy(
         &self,
         tenant: &TenantId,
@@ -215,18 +316,154 @@ impl Deployer {
             .statements(deployed_hash.as_ref(), target, location, options)
             .await?;
         let count = statements.len();
-        self.tenants
-            .apply(
-                tenant,
-                location,
-                &SchemaChange {
-                    statements,
-                    from: deployed_hash,
-                    to: target.hash.clone(),
-                },
-            )
+        let change = SchemaChange {
+            statements,
+            from: deployed_hash,
+            to: target.hash.clone(),
+        };
+        match self.tenants.apply(tenant, location, &change).await {
+            Ok(()) => Ok(Deployed::Applied { statements: count }),
+            Err(e) if e.is_timeout() => Err(DeployError::Busy(e)),
+            Err(e @ TenantStoreError::Statement { .. }) => {
+                let Some(from) = &change.from else {
+                    return Err(e.into());
+                };
+                // Only now is the schema read: drift costs nothing while upgrades succeed.
+                match self.drift_of(tenant, location, from).await {
+                    Ok(drift) if !drift.is_empty() => Err(DeployError::Drift {
+                        tenant: tenant.clone(),
+                        version: from.clone(),
+                        drift,
+                        cause: e.to_string(),
+                    }),
+                    Ok(_) => Err(e.into()),
+                    Err(inspect) => {
+                        tracing::warn!(tenant.id = %tenant, error = %inspect,
+                            "could not check the failed tenant for drift");
+                        Err(e.into())
+                    }
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The differences between the tenant's schema and model version `version`.
+    async fn drift_of(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+        version: &ModelHash,
+    ) -> Result<Vec<Drift>, DeployError> {
+        let model = self.versions.get(version).await?;
+        let actual = self.tenants.introspect(tenant, location).await?;
+        Ok(drift::compare(
+            &model.persistence,
+            self.tenants.dialect(),
+            &actual,
+        ))
+    }
+
+    /// The location and recorded (marker) version of a subscribed tenant.
+    async fn recorded(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(StorageLocation, Option<ModelHash>), DeployError> {
+        let record = self
+            .control
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| DeployError::NotSubscribed(tenant.clone()))?;
+        let version = self
+            .tenants
+            .deployed_version(tenant, &record.location)
             .await?;
-        Ok(Deployed::Applied { statements: count })
+        Ok((record.location, version))
+    }
+
+    /// Compares the tenant's actual schema with the model version recorded in its storage.
+    pub async fn drift(&self, tenant: &TenantId) -> Result<DriftReport, DeployError> {
+        let (location, version) = self.recorded(tenant).await?;
+        let version = version.ok_or_else(|| DeployError::NothingDeployed(tenant.clone()))?;
+        let drift = self.drift_of(tenant, &location, &version).await?;
+        Ok(DriftReport {
+            tenant: tenant.clone(),
+            version,
+            drift,
+        })
+    }
+
+    /// Carries out the operator's [`Resolution`] for a drifted tenant, in one transaction under
+    /// the tenant's lock; refused (changing nothing) when the tenant's marker moved meanwhile.
+    pub async fn resolve(
+        &self,
+        tenant: &TenantId,
+        resolution: &Resolution,
+    ) -> Result<Resolved, DeployError> {
+        let (location, recorded) = self.recorded(tenant).await?;
+        let dialect = self.tenants.dialect();
+        let (version, statements) = match resolution {
+            Resolution::Adopt { version, force } => {
+                let version = match version {
+                    Some(hash) => self.versions.get(hash).await?,
+                    None => self.versions.current().await?,
+                };
+                let drift = self.drift_of(tenant, &location, &version.hash).await?;
+                if !drift.is_empty() && !force {
+                    return Err(DeployError::AdoptRefused {
+                        tenant: tenant.clone(),
+                        version: version.hash.clone(),
+                        drift,
+                    });
+                }
+                (version.hash.clone(), Vec::new())
+            }
+            Resolution::Repair { allow_destructive } => {
+                let version = recorded
+                    .clone()
+                    .ok_or_else(|| DeployError::NothingDeployed(tenant.clone()))?;
+                let model = self.versions.get(&version).await?;
+                let actual = self.tenants.introspect(tenant, &location).await?;
+                let plan = drift::repair_plan(
+                    &actual,
+                    &model.persistence,
+                    dialect,
+                    evolve::DiffOptions {
+                        allow_destructive: *allow_destructive,
+                    },
+                )?;
+                if plan.is_refused() {
+                    return Err(DeployError::RepairDestructive(
+                        plan.destructive.iter().map(ToString::to_string).collect(),
+                    ));
+                }
+                let statements = sql::plan_statements(&plan, dialect, location.sql_schema());
+                (version, statements)
+            }
+        };
+        let change = SchemaChange {
+            statements: statements.clone(),
+            from: recorded,
+            to: version.clone(),
+        };
+        self.tenants
+            .apply(tenant, &location, &change)
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    DeployError::Busy(e)
+                } else {
+                    e.into()
+                }
+            })?;
+        self.control.set_tenant_model(tenant, &version).await?;
+        let drift = self.drift_of(tenant, &location, &version).await?;
+        Ok(Resolved {
+            tenant: tenant.clone(),
+            version,
+            statements,
+            drift,
+        })
     }
 
     async fn statements(
@@ -250,8 +487,8 @@ impl Deployer {
         Ok(sql::plan_statements(&plan, dialect, schema))
     }
 
-    /// The plan from `deployed` to `target`, computed once per pair of versions.
-    async fn plan(
+    /// The plan from `deployed` to `target`, computed once per pair of versions (and option).
+    pub async fn plan(
         &self,
         deployed: &ModelHash,
         target: &ModelVersion,

@@ -8,14 +8,17 @@
 //!   model from disk and names each version by its content hash.
 //! - [`sql`] renders a persistence model or a list of evolution steps as DDL for one dialect
 //!   (PostgreSQL or SQLite) through one identifier-quoting function; [`evolve`] computes the
-//!   ordered steps that take a tenant from its deployed model to the target model.
+//!   ordered steps that take a tenant from its deployed model to the target model; [`drift`]
+//!   compares what a tenant's database actually holds with what its recorded version says, and
+//!   plans repairs.
 //! - [`tenant`] validates tenant ids and owns tenant storage ([`tenant::TenantStore`]: a
 //!   PostgreSQL schema per tenant, or a SQLite file per tenant).
 //! - [`control`] is the control plane ("t0"): tenants, jobs, tasks and model versions. It is the
 //!   source of truth for every job.
 //! - [`jobs`] holds the job vocabulary and the job service: it turns an operation over tenants into
 //!   a job of per-tenant tasks, hands them to the [`scheduler`], and executes claimed tasks
-//!   ([`jobs::runner`]) through [`deploy`].
+//!   ([`jobs::runner`]) through [`deploy`]. [`plan`] answers what an upgrade would do (dry
+//!   run), and [`deploy`] also carries the operator's drift actions (report, adopt, repair).
 //! - [`scheduler`] decides which queued task runs where and when, within the global limits
 //!   (`workerSize`, `clusterSize`, one task per tenant): in process, or on Redis.
 //! - [`callbacks`] is the durable outbox of status callbacks to the SaaS registry: recorded with
@@ -23,8 +26,8 @@
 //! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller.
 //! - [`config`] is the typed configuration, loaded once at start-up.
 //!
-//! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql` and `evolve`
-//! are pure.
+//! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql`, `evolve`
+//! and `drift` are pure.
 
 pub mod access;
 pub mod callbacks;
@@ -32,10 +35,12 @@ pub mod config;
 pub mod control;
 pub mod csn;
 pub mod deploy;
+pub mod drift;
 pub mod evolve;
 pub mod jobs;
 pub mod lifecycle;
 pub mod model;
+pub mod plan;
 pub mod scheduler;
 pub mod schema;
 pub mod sql;

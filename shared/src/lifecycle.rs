@@ -49,6 +49,14 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
+/// A sub-command a binary accepts besides serving: its name and a usage line for its
+/// arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Command {
+    pub name: &'static str,
+    pub usage: &'static str,
+}
+
 /// The common `main` of both binaries: load and validate the configuration (exit 2 naming the
 /// key on error), answer `<binary> config` by printing the effective configuration (secrets
 /// masked), check `preflight`, set up logging, and run `run` on a multi-threaded runtime.
@@ -61,6 +69,22 @@ where
     F: FnOnce(crate::config::Config) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    main_with_commands(binary, &[], preflight, |config, _| run(config))
+}
+
+/// Like [`main`], for a binary that also has `commands`: `run` receives the command line after
+/// the binary's name (empty: serve) once its first word is known to be one of `commands`;
+/// anything else is answered with the usage and exit code 2.
+pub fn main_with_commands<F, Fut>(
+    binary: &str,
+    commands: &[Command],
+    preflight: fn(&crate::config::Config) -> Result<(), String>,
+    run: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(crate::config::Config, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     use std::process::ExitCode;
     let config = match crate::config::Config::from_process_env() {
         Ok(c) => c,
@@ -69,7 +93,8 @@ where
             return ExitCode::from(2);
         }
     };
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         None => {}
         Some("config") => {
             return match serde_json::to_string_pretty(&config) {
@@ -83,8 +108,16 @@ where
                 }
             };
         }
+        Some(name) if commands.iter().any(|c| c.name == name) => {}
         Some(other) => {
-            eprintln!("{binary}: unknown argument '{other}'\nusage: {binary} [config]");
+            let mut usage = format!("usage: {binary} [config]");
+            for command in commands {
+                usage.push_str(&format!(
+                    "\n       {binary} {} {}",
+                    command.name, command.usage
+                ));
+            }
+            eprintln!("{binary}: unknown argument '{other}'\n{usage}");
             return ExitCode::from(2);
         }
     }
@@ -100,7 +133,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{binary}: {e:#}");

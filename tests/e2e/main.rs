@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod callbacks;
+mod evolve;
 mod jobs;
 mod provisioning;
 mod startup;

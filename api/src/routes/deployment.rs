@@ -7,8 +7,11 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use mtx_shared::access::Caller;
+use mtx_shared::deploy::{Resolution, UpgradeOptions};
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
+use mtx_shared::model::ModelHash;
+use mtx_shared::plan::plan_upgrade;
 use serde_json::{Map, Value};
 
 use super::saas_provisioning::{ensure_selection, failed, wait};
@@ -89,17 +92,43 @@ async fn call(
                     ));
                 }
             };
+            let parsed = UpgradeOptions::from_args(&options);
+            if parsed.dry_run {
+                let plans =
+                    plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
+                return Ok(axum::Json(plans).into_response());
+            }
             match state.jobs().upgrade(selection, options, None).await? {
                 Some(job) => finish_sync(&state, &headers, job).await,
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
         }
+        "drift" if method == Method::GET => {
+            let raw = call
+                .arg("tenant", &[])
+                .ok_or_else(|| ApiError::mandatory("tenant"))?;
+            let tenant = tenant_id(&raw)?;
+            ensure_access(&caller, &tenant)?;
+            let report = state.system.deployer.drift(&tenant).await?;
+            Ok(axum::Json(report).into_response())
+        }
+        "repair" if post => {
+            let body = object(body)?;
+            let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            ensure_access(&caller, &tenant)?;
+            let resolution = resolution(&body)?;
+            let resolved = state.system.deployer.resolve(&tenant, &resolution).await?;
+            Ok(axum::Json(resolved).into_response())
+        }
         "extend" if post => Err(ApiError::NotImplemented(
             "Extensibility is not available in this version of the sidecar".into(),
         )),
-        "getTenants" | "subscribe" | "unsubscribe" | "upgrade" | "extend" => Err(
-            ApiError::MethodNotAllowed(format!("Method {method} not allowed for {}", call.name)),
-        ),
+        "getTenants" | "subscribe" | "unsubscribe" | "upgrade" | "extend" | "drift" | "repair" => {
+            Err(ApiError::MethodNotAllowed(format!(
+                "Method {method} not allowed for {}",
+                call.name
+            )))
+        }
         _ => Err(ApiError::NotFound(format!(
             "No such resource: {BASE}/{segment}"
         ))),
@@ -124,6 +153,43 @@ async fn finish_sync(
             ),
             headers: state.job_headers(headers, &job.job.id),
         }),
+    }
+}
+
+/// `{"mode": "adopt", "version"?: hash, "force"?: bool}` or
+/// `{"mode": "repair", "allowDestructive"?: bool}`.
+fn resolution(body: &Map<String, Value>) -> Result<Resolution, ApiError> {
+    let flag = |field: &str| match body.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "Field '{field}' must be a boolean, got {other}"
+        ))),
+    };
+    match required_str(body, "mode")? {
+        "adopt" => {
+            let version = match body.get("version") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(raw)) => {
+                    Some(ModelHash::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+                }
+                Some(other) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Field 'version' must be a model hash, got {other}"
+                    )));
+                }
+            };
+            Ok(Resolution::Adopt {
+                version,
+                force: flag("force")?,
+            })
+        }
+        "repair" => Ok(Resolution::Repair {
+            allow_destructive: flag("allowDestructive")?,
+        }),
+        other => Err(ApiError::BadRequest(format!(
+            "Field 'mode' must be \"adopt\" or \"repair\", got \"{other}\""
+        ))),
     }
 }
 

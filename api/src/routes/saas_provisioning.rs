@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use mtx_shared::access::{Caller, TenantScope};
 use mtx_shared::callbacks::{NewCallback, target};
+use mtx_shared::deploy::UpgradeOptions;
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
+use mtx_shared::plan::plan_upgrade;
 use mtx_shared::tenant::DatabaseId;
 use serde_json::{Map, Value};
 
@@ -376,6 +378,11 @@ async fn upgrade(
 ) -> Result<Response, ApiError> {
     let (selection, options) = upgrade_request(body.0)?;
     ensure_selection(&caller, &selection)?;
+    let parsed = UpgradeOptions::from_args(&options);
+    if parsed.dry_run {
+        let plans = plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
+        return Ok(axum::Json(plans).into_response());
+    }
     if selection == TenantSelection::Only(Vec::new()) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -17,7 +17,7 @@
 //! violate it (and the deployment's transaction rolls back), and accepts it on empty tables.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashSet;
 use std::fmt;

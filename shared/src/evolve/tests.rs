@@ -281,7 +281,7 @@ fn column(name: &str, ty: ColumnType) -> Column {
     }
 }
 
-fn base_table() -> Table {
+pub(crate) fn base_table() -> Table {
     Table {
         name: "my_Things".into(),
         entity: "my.Things".into(),
@@ -305,7 +305,7 @@ fn base_table() -> Table {
     }
 }
 
-fn model(table: Table) -> PersistenceModel {
+pub(crate) fn model(table: Table) -> PersistenceModel {
     let view = View {
         name: "Srv_Things".into(),
         entity: "Srv.Things".into(),
@@ -357,7 +357,7 @@ fn string_default(s: &str) -> Option<DefaultValue> {
 }
 
 /// (case, target, expected changes, expected findings)
-fn cases() -> Vec<(
+pub(crate) fn cases() -> Vec<(
     &'static str,
     PersistenceModel,
     Vec<Change>,

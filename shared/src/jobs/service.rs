@@ -130,16 +130,11 @@ impl JobService {
         .await
     }
 
-    /// Upgrades the selected tenants to the current model. `None` when the selection is empty
-    /// (no job is created). Unknown tenants in an explicit list refuse the whole request.
-    pub async fn upgrade(
-        &self,
-        selection: TenantSelection,
-        options: serde_json::Value,
-        callback: Option<NewCallback>,
-    ) -> Result<Option<JobWithTasks>, JobError> {
-        let records: Vec<TenantRecord> = match selection {
-            TenantSelection::All => self.control.list_tenants().await?,
+    /// The tenants a selection stands for, ordered by id. Unknown tenants in an explicit list
+    /// refuse the whole selection.
+    pub async fn select(&self, selection: TenantSelection) -> Result<Vec<TenantRecord>, JobError> {
+        match selection {
+            TenantSelection::All => Ok(self.control.list_tenants().await?),
             TenantSelection::Only(ids) => {
                 let mut seen = BTreeSet::new();
                 let mut found = Vec::new();
@@ -156,9 +151,21 @@ impl JobService {
                 if !missing.is_empty() {
                     return Err(JobError::TenantsNotFound(missing));
                 }
-                found
+                found.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(found)
             }
-        };
+        }
+    }
+
+    /// Upgrades the selected tenants to the current model. `None` when the selection is empty
+    /// (no job is created). Unknown tenants in an explicit list refuse the whole request.
+    pub async fn upgrade(
+        &self,
+        selection: TenantSelection,
+        options: serde_json::Value,
+        callback: Option<NewCallback>,
+    ) -> Result<Option<JobWithTasks>, JobError> {
+        let records = self.select(selection).await?;
         if records.is_empty() {
             return Ok(None);
         }

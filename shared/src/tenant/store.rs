@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{DatabaseId, TenantId};
+use crate::drift::DatabaseSchema;
 use crate::model::ModelHash;
 use crate::sql::Dialect;
 
@@ -87,14 +88,48 @@ pub enum TenantStoreError {
         expected: Option<ModelHash>,
         actual: Option<ModelHash>,
     },
-    #[error("statement failed: {message}\n  in: {statement}")]
-    Statement { statement: String, message: String },
+    #[error("statement failed: {message}{}\n  in: {statement}", sqlstate_suffix(.sqlstate.as_deref()))]
+    Statement {
+        statement: String,
+        message: String,
+        /// The database's error code (PostgreSQL SQLSTATE, SQLite extended result code), when
+        /// the database gave one.
+        sqlstate: Option<String>,
+    },
     #[error("storage of tenant {tenant} is unavailable: {message}")]
     Unavailable { tenant: TenantId, message: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+fn sqlstate_suffix(code: Option<&str>) -> String {
+    code.map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default()
+}
+
+/// PostgreSQL's `lock_not_available`: `lock_timeout` ran out.
+pub const SQLSTATE_LOCK_TIMEOUT: &str = "55P03";
+/// PostgreSQL's `query_canceled`: `statement_timeout` ran out.
+pub const SQLSTATE_STATEMENT_TIMEOUT: &str = "57014";
+
+impl TenantStoreError {
+    /// The tenant's objects were busy: a time limit ran out while waiting for a lock or running
+    /// a statement (PostgreSQL SQLSTATE 55P03 or 57014). Nothing was applied; a later attempt,
+    /// when the application's traffic has moved on, may succeed.
+    pub fn is_timeout(&self) -> bool {
+        let is_timeout =
+            |code: &str| matches!(code, SQLSTATE_LOCK_TIMEOUT | SQLSTATE_STATEMENT_TIMEOUT);
+        match self {
+            TenantStoreError::Statement { sqlstate, .. } => {
+                sqlstate.as_deref().is_some_and(is_timeout)
+            }
+            TenantStoreError::Sql(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|c| is_timeout(&c))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Tenant storage of one kind (PostgreSQL or SQLite).
@@ -130,6 +165,16 @@ pub trait TenantStore: Send + Sync + Debug {
         location: &StorageLocation,
         change: &SchemaChange,
     ) -> Result<(), TenantStoreError>;
+
+    /// What the tenant's storage actually holds: tables (columns with types and nullability,
+    /// primary key) and views, read from the catalog (schema-qualified on PostgreSQL, `pragma`s
+    /// on SQLite) in one consistent read, without the tenant's lock. The store's own marker
+    /// table is left out. A tenant without storage has an empty schema.
+    async fn introspect(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<DatabaseSchema, TenantStoreError>;
 
     /// Removes the tenant's storage entirely (schema with everything in it, or the file with its
     /// `-wal`/`-shm` companions). Removing storage that does not exist succeeds.

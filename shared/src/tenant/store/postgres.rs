@@ -18,6 +18,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseView};
 use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::{DatabaseId, TenantId, schema_name_for};
@@ -117,6 +118,8 @@ impl PostgresTenantStore {
     /// Starts the tenant's transaction: time limits, then the tenant's advisory lock. The lock
     /// timeout is set only after the advisory lock is held, so waiting for a running change of
     /// the same tenant is bounded by the statement timeout rather than the (short) lock timeout.
+    /// The three go as one batch (one round trip: with thousands of tenants per upgrade, round
+    /// trips are much of the sidecar's own cost); every value in it is a number we produce.
     async fn begin(
         &self,
         pool: &PgPool,
@@ -124,22 +127,42 @@ impl PostgresTenantStore {
     ) -> Result<Transaction<'static, Postgres>, TenantStoreError> {
         let fail = |e| storage_error(tenant, e);
         let mut tx = pool.begin().await.map_err(fail)?;
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(millis(self.timeouts.statement_timeout))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(advisory_key(tenant))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(millis(self.timeouts.lock_timeout))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET LOCAL statement_timeout = '{}'; \
+             SELECT pg_advisory_xact_lock({}); \
+             SET LOCAL lock_timeout = '{}'",
+            millis(self.timeouts.statement_timeout),
+            advisory_key(tenant),
+            millis(self.timeouts.lock_timeout)
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
         Ok(tx)
+    }
+
+    /// Creates the tenant's schema and marker table if they are missing (a first change; an
+    /// upgrade from a recorded version finds both there).
+    async fn create_storage(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        tenant: &TenantId,
+        schema: &str,
+    ) -> Result<(), TenantStoreError> {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; \
+             CREATE TABLE IF NOT EXISTS {} (\
+             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             version text NOT NULL, \
+             previous text, \
+             applied_at timestamptz NOT NULL DEFAULT now())",
+            quote_ident(schema),
+            marker_table(schema)
+        )))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| storage_error(tenant, e))?;
+        Ok(())
     }
 }
 
@@ -177,18 +200,62 @@ fn storage_error(tenant: &TenantId, e: sqlx::Error) -> TenantStoreError {
     }
 }
 
+/// The schema or the table does not exist (SQLSTATE 3F000, 42P01).
+fn is_missing_relation(e: &sqlx::Error) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("3F000" | "42P01"))
+}
+
+/// The SQLSTATE of a database error.
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// Every column of every table and view in the schema, with `format_type`'s spelling of its
+/// type; tables without columns appear once with NULLs.
+const INTROSPECT_COLUMNS: &str = "\
+    SELECT c.relname::text, c.relkind::text, a.attname::text, \
+           format_type(a.atttypid, a.atttypmod), a.attnotnull \
+    FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    LEFT JOIN pg_catalog.pg_attribute a \
+           ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> $2 \
+    ORDER BY c.relname, a.attnum";
+
+/// The primary-key columns of every table in the schema, in key order.
+const INTROSPECT_KEYS: &str = "\
+    SELECT c.relname::text, a.attname::text \
+    FROM pg_catalog.pg_constraint k \
+    JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS key(attnum, position) \
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = key.attnum \
+    WHERE n.nspname = $1 AND k.contype = 'p' \
+    ORDER BY c.relname, key.position";
+
+type ColumnRow = (String, String, Option<String>, Option<String>, Option<bool>);
+
+/// The tenant's latest marker inside its transaction; `None` when it has no marker table (the
+/// transaction is then aborted, which is fine: the caller refuses the change).
 async fn latest_marker(
     tx: &mut Transaction<'static, Postgres>,
     tenant: &TenantId,
     schema: &str,
 ) -> Result<Option<ModelHash>, TenantStoreError> {
-    let version: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+    let version: Option<String> = match sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
         marker_table(schema)
     )))
     .fetch_optional(&mut **tx)
     .await
-    .map_err(|e| storage_error(tenant, e))?;
+    {
+        Ok(version) => version,
+        Err(e) if is_missing_relation(&e) => None,
+        Err(e) => return Err(storage_error(tenant, e)),
+    };
     parse_marker(tenant, version)
 }
 
@@ -235,22 +302,18 @@ impl TenantStore for PostgresTenantStore {
     ) -> Result<Option<ModelHash>, TenantStoreError> {
         let (pool, schema) = self.resolve(tenant, location)?;
         let fail = |e| storage_error(tenant, e);
-        // `to_regclass` is NULL when the schema or the table is missing, without an error.
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(marker_table(schema))
-            .fetch_one(pool)
-            .await
-            .map_err(fail)?;
-        if !exists {
-            return Ok(None);
-        }
-        let version: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        // One round trip: a missing schema or marker table means nothing is deployed.
+        let version: Option<String> = match sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
             marker_table(schema)
         )))
         .fetch_optional(pool)
         .await
-        .map_err(fail)?;
+        {
+            Ok(version) => version,
+            Err(e) if is_missing_relation(&e) => None,
+            Err(e) => return Err(fail(e)),
+        };
         parse_marker(tenant, version)
     }
 
@@ -263,24 +326,9 @@ impl TenantStore for PostgresTenantStore {
         let (pool, schema) = self.resolve(tenant, location)?;
         let fail = |e| storage_error(tenant, e);
         let mut tx = self.begin(pool, tenant).await?;
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            quote_ident(schema)
-        )))
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
-             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
-             version text NOT NULL, \
-             previous text, \
-             applied_at timestamptz NOT NULL DEFAULT now())",
-            marker_table(schema)
-        )))
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
+        if change.from.is_none() {
+            self.create_storage(&mut tx, tenant, schema).await?;
+        }
         let actual = latest_marker(&mut tx, tenant, schema).await?;
         if actual != change.from {
             // Dropping the transaction rolls back the schema and table created above.
@@ -296,6 +344,7 @@ impl TenantStore for PostgresTenantStore {
                 .await
                 .map_err(|e| TenantStoreError::Statement {
                     statement: statement.clone(),
+                    sqlstate: sqlstate(&e),
                     message: e.to_string(),
                 })?;
         }
@@ -317,6 +366,64 @@ impl TenantStore for PostgresTenantStore {
             "schema change applied"
         );
         Ok(())
+    }
+
+    async fn introspect(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<DatabaseSchema, TenantStoreError> {
+        let (pool, schema) = self.resolve(tenant, location)?;
+        let fail = |e| storage_error(tenant, e);
+        // One snapshot for both catalog reads, so a change committing in between cannot show
+        // half of itself.
+        let mut tx = pool.begin().await.map_err(fail)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let columns: Vec<ColumnRow> = sqlx::query_as(INTROSPECT_COLUMNS)
+            .bind(schema)
+            .bind(MARKER_TABLE)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
+        let keys: Vec<(String, String)> = sqlx::query_as(INTROSPECT_KEYS)
+            .bind(schema)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+
+        let mut result = DatabaseSchema::default();
+        for (relation, kind, column, ty, not_null) in columns {
+            if kind == "v" || kind == "m" {
+                let view = result
+                    .views
+                    .entry(relation)
+                    .or_insert_with(|| DatabaseView {
+                        columns: Some(Vec::new()),
+                    });
+                if let (Some(columns), Some(column)) = (view.columns.as_mut(), column) {
+                    columns.push(column);
+                }
+                continue;
+            }
+            let table = result.tables.entry(relation).or_default();
+            if let (Some(name), Some(ty)) = (column, ty) {
+                table.columns.push(DatabaseColumn {
+                    name,
+                    ty,
+                    not_null: not_null.unwrap_or(false),
+                });
+            }
+        }
+        for (relation, column) in keys {
+            if let Some(table) = result.tables.get_mut(&relation) {
+                table.primary_key.push(column);
+            }
+        }
+        Ok(result)
     }
 
     async fn drop_storage(

@@ -20,6 +20,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseTable, DatabaseView};
 use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::{DatabaseId, TenantId};
@@ -125,6 +126,10 @@ impl SqliteTenantStore {
                 .await
                 .map_err(|e| TenantStoreError::Statement {
                     statement: statement.clone(),
+                    sqlstate: match &e {
+                        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                        _ => None,
+                    },
                     message: e.to_string(),
                 })?;
         }
@@ -148,6 +153,50 @@ impl SqliteTenantStore {
         );
         Ok(())
     }
+}
+
+/// Reads the catalog of an open tenant file (see [`TenantStore::introspect`]).
+async fn introspect_file(conn: &mut SqliteConnection) -> Result<DatabaseSchema, sqlx::Error> {
+    let objects: Vec<(String, String)> = sqlx::query_as(
+        "SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'view') \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name",
+    )
+    .bind(MARKER_TABLE)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut result = DatabaseSchema::default();
+    for (kind, name) in objects {
+        // (name, declared type, notnull, position in the primary key, 0 when not in it)
+        let columns: Result<Vec<(String, String, bool, i64)>, _> = sqlx::query_as(
+            "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid",
+        )
+        .bind(&name)
+        .fetch_all(&mut *conn)
+        .await;
+        if kind == "view" {
+            // A view SQLite cannot prepare here (it calls a function CAP's driver registers)
+            // is known by name only.
+            let columns = columns.ok().map(|c| c.into_iter().map(|c| c.0).collect());
+            result.views.insert(name, DatabaseView { columns });
+            continue;
+        }
+        let columns = columns?;
+        let mut key: Vec<(i64, String)> = columns
+            .iter()
+            .filter(|c| c.3 > 0)
+            .map(|c| (c.3, c.0.clone()))
+            .collect();
+        key.sort();
+        let table = DatabaseTable {
+            columns: columns
+                .into_iter()
+                .map(|(name, ty, not_null, _)| DatabaseColumn { name, ty, not_null })
+                .collect(),
+            primary_key: key.into_iter().map(|(_, name)| name).collect(),
+        };
+        result.tables.insert(name, table);
+    }
+    Ok(result)
 }
 
 fn embedded_database() -> DatabaseId {
@@ -345,6 +394,25 @@ impl TenantStore for SqliteTenantStore {
             }
         }
         result
+    }
+
+    async fn introspect(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+    ) -> Result<DatabaseSchema, TenantStoreError> {
+        let path = self.resolve(tenant, location)?;
+        if !tokio::fs::try_exists(path).await? {
+            return Ok(DatabaseSchema::default());
+        }
+        let unavailable = |e: sqlx::Error| unavailable(tenant, path, &e);
+        let mut conn = open(path, false).await.map_err(unavailable)?;
+        // A read transaction: one snapshot of the catalog across all the pragmas.
+        let mut tx = conn.begin().await.map_err(unavailable)?;
+        let schema = introspect_file(&mut tx).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        conn.close().await.map_err(unavailable)?;
+        Ok(schema)
     }
 
     async fn drop_storage(
