@@ -2,9 +2,11 @@
 //! API and worker process.
 //!
 //! Cross-process guarantees come from the database itself: the queue-size check and the job
-//! insert run under one transaction-scoped advisory lock, and everything that may end a job locks
-//! the job row first (`SELECT … FOR UPDATE`), always before any of its task rows, so concurrent
-//! completions serialize per job and cannot deadlock.
+//! insert run under one transaction-scoped advisory lock. Task transitions touch only their own
+//! task row, so thousands of tasks of one job start and finish without queueing on the job row;
+//! a job is ended by whichever completion, *after its own commit*, finds no unfinished task left
+//! (the last committer always does), and a status guard on the job row lets exactly one of
+//! several such completions end it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
@@ -347,25 +349,6 @@ impl PostgresControlStore {
         tenant_from_row(&row)
     }
 
-    /// Locks the job that owns task `id` (see the module doc for the lock order) and returns its
-    /// id, or `None` if the task is unknown.
-    async fn lock_job_of_task(
-        tx: &mut Transaction<'static, Postgres>,
-        id: &TaskId,
-    ) -> Result<Option<Uuid>, ControlError> {
-        let job: Option<Uuid> = sqlx::query_scalar("SELECT job_id FROM mtx.tasks WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some(job) = job {
-            sqlx::query("SELECT 1 FROM mtx.jobs WHERE id = $1 FOR UPDATE")
-                .bind(job)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(job)
-    }
-
     async fn start_task_inner(
         &self,
         id: &TaskId,
@@ -373,9 +356,6 @@ impl PostgresControlStore {
         attempt: u32,
     ) -> Result<Option<Task>, ControlError> {
         let mut tx = self.pool.begin().await?;
-        let Some(job) = Self::lock_job_of_task(&mut tx, id).await? else {
-            return Ok(None);
-        };
         let now = codec::now();
         let row = sqlx::query(concat!(
             "UPDATE mtx.tasks SET status = $2, worker = $3, attempt = $4, started_at = $5, \
@@ -395,17 +375,19 @@ impl PostgresControlStore {
         let Some(row) = row else {
             return Ok(None);
         };
+        let task = task_from_row(&row)?;
+        // Only the first start of a job matches (and so locks) the job row.
         sqlx::query(
             "UPDATE mtx.jobs SET status = $2, modified_at = $3 WHERE id = $1 AND status = $4",
         )
-        .bind(job)
+        .bind(task.job_id.0)
         .bind(Status::Running.as_str())
         .bind(now)
         .bind(Status::Queued.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        task_from_row(&row).map(Some)
+        Ok(Some(task))
     }
 
     async fn finish_task_inner(
@@ -414,44 +396,65 @@ impl PostgresControlStore {
         attempt: u32,
         outcome: &TaskOutcome,
     ) -> Result<FinishOutcome, ControlError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(job) = Self::lock_job_of_task(&mut tx, id).await? else {
-            return Ok(FinishOutcome::Stale);
-        };
         let now = codec::now();
-        let recorded = sqlx::query(concat!(
+        let job: Option<Uuid> = sqlx::query_scalar(concat!(
             "UPDATE mtx.tasks SET status = $3, error = $4, finished_at = $5, modified_at = $5 \
              WHERE id = $1 AND attempt = $2 AND status IN ",
-            unfinished_sql!()
+            unfinished_sql!(),
+            " RETURNING job_id"
         ))
         .bind(id.0)
         .bind(i64::from(attempt))
         .bind(outcome.status().as_str())
         .bind(outcome.error())
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
-            return Ok(FinishOutcome::Stale);
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(job) = job {
+            return self.end_job_if_done(job, now).await;
         }
+        // Already recorded by this very attempt (a retry after the job check failed): finish
+        // the job check, so a job is never left running with all its tasks done.
+        let own: Option<Uuid> = sqlx::query_scalar(concat!(
+            "SELECT job_id FROM mtx.tasks WHERE id = $1 AND attempt = $2 AND status = $3"
+        ))
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(outcome.status().as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match own {
+            Some(job) => match self.end_job_if_done(job, now).await? {
+                ended @ FinishOutcome::JobEnded { .. } => Ok(ended),
+                _ => Ok(FinishOutcome::Stale),
+            },
+            None => Ok(FinishOutcome::Stale),
+        }
+    }
+
+    /// Ends the job if none of its tasks is unfinished. Runs after the caller's task update has
+    /// committed, so of concurrently finishing tasks the last to commit sees all of them done.
+    async fn end_job_if_done(
+        &self,
+        job: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<FinishOutcome, ControlError> {
         let unfinished: bool = sqlx::query_scalar(concat!(
             "SELECT EXISTS (SELECT 1 FROM mtx.tasks WHERE job_id = $1 AND status IN ",
             unfinished_sql!(),
             ")"
         ))
         .bind(job)
-        .fetch_one(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
         if unfinished {
-            tx.commit().await?;
             return Ok(FinishOutcome::Recorded);
         }
         let rows = sqlx::query(
             "SELECT tenant, status, error FROM mtx.tasks WHERE job_id = $1 ORDER BY tenant, id",
         )
         .bind(job)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
         let tasks = rows
             .iter()
@@ -464,15 +467,24 @@ impl PostgresControlStore {
             })
             .collect::<Result<Vec<_>, ControlError>>()?;
         let (status, error) = jobs::roll_up(&tasks);
-        sqlx::query("UPDATE mtx.jobs SET status = $2, error = $3, modified_at = $4 WHERE id = $1")
-            .bind(job)
-            .bind(status.as_str())
-            .bind(error.as_deref())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(FinishOutcome::JobEnded { status, error })
+        // Several completions may get here; the guard lets exactly one end the job.
+        let ended = sqlx::query(concat!(
+            "UPDATE mtx.jobs SET status = $2, error = $3, modified_at = $4 \
+             WHERE id = $1 AND status IN ",
+            unfinished_sql!()
+        ))
+        .bind(job)
+        .bind(status.as_str())
+        .bind(error.as_deref())
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(if ended == 1 {
+            FinishOutcome::JobEnded { status, error }
+        } else {
+            FinishOutcome::Recorded
+        })
     }
 
     async fn tasks_of(&self, jobs: &[Uuid]) -> Result<HashMap<Uuid, Vec<Task>>, ControlError> {

@@ -230,7 +230,7 @@ impl Runner {
                 )
             }
         };
-        match self.control.finish_task(&id, claim.attempt, &outcome).await {
+        match self.record_outcome(&id, claim.attempt, &outcome).await {
             Ok(FinishOutcome::JobEnded { status, .. }) => {
                 tracing::info!(job.status = %status, "job ended");
             }
@@ -245,6 +245,29 @@ impl Runner {
             }
         }
         self.release(&claim, completion).await;
+    }
+
+    /// Records a task's outcome, retrying transient control-plane errors a few times (recording
+    /// is idempotent per attempt).
+    async fn record_outcome(
+        &self,
+        id: &crate::jobs::TaskId,
+        attempt: u32,
+        outcome: &TaskOutcome,
+    ) -> Result<FinishOutcome, crate::control::ControlError> {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            match self.control.finish_task(id, attempt, outcome).await {
+                Err(e) if tries < 4 => {
+                    tracing::warn!(error = %e, "recording the task's outcome failed; retrying");
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                result => return result,
+            }
+        }
     }
 
     fn spawn_renewer(
