@@ -48,7 +48,7 @@ psql -X -q "$ADMIN_URL" -c "CREATE DATABASE $DB" >/dev/null
 # --- the sidecar, at v1, with N subscribed tenants --------------------------------------
 cp models/bookshop/v1/csn.json "$WORK/csn.json"
 RUST_LOG=${RUST_LOG:-warn} MTX_DATABASE_URL="$DB_URL" MTX_MODEL="$WORK/csn.json" PORT="$PORT" \
-  MTX_WORKER_SIZE="$WORKERS" MTX_QUEUE_SIZE=100000 MTX_DATA_DIR="$WORK/data" \
+  MTX_WORKER_SIZE="$WORKERS" MTX_QUEUE_SIZE=100000 MTX_DATA_DIR="$WORK/data" MTX_AUTH_ALLOW_DUMMY=true \
   "$WORK/mtx-api" 2>"$WORK/sidecar.log" &
 SIDECAR_PID=$!
 for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
