@@ -26,6 +26,8 @@ pub enum ApiError {
     },
     NotFound(String),
     MethodNotAllowed(String),
+    /// 409: the request conflicts with the resource's state.
+    Conflict(String),
     /// 501: a capability this version does not have yet.
     NotImplemented(String),
     PayloadTooLarge,
@@ -75,6 +77,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed(m) => {
                 envelope(StatusCode::METHOD_NOT_ALLOWED, &m, "405", None)
             }
+            ApiError::Conflict(m) => envelope(StatusCode::CONFLICT, &m, "409", None),
             ApiError::NotImplemented(m) => envelope(StatusCode::NOT_IMPLEMENTED, &m, "501", None),
             ApiError::PayloadTooLarge => envelope(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,6 +131,8 @@ impl From<JobError> for ApiError {
             JobError::QueueFull => ApiError::QueueFull,
             JobError::TenantsNotFound(_) => ApiError::NotFound(e.to_string()),
             JobError::UnknownDatabase(_) => ApiError::BadRequest(e.to_string()),
+            JobError::JobNotFound(_) => ApiError::NotFound(e.to_string()),
+            JobError::JobNotEnded(_) => ApiError::Conflict(e.to_string()),
             JobError::Control(ControlError::QueueFull) => ApiError::QueueFull,
             JobError::Control(ControlError::Unavailable(m)) => ApiError::Unavailable(m),
             JobError::Control(ControlError::Sql(s)) if is_unavailable(&s) => {

@@ -18,7 +18,8 @@
 //!   ([`jobs::runner`]) through [`deploy`].
 //! - [`scheduler`] decides which queued task runs where and when, within the global limits
 //!   (`workerSize`, `clusterSize`, one task per tenant): in process, or on Redis.
-//! - [`config`] is the typed configuration, loaded once at start-up.
+//! - [`config`] is the typed configuration, loaded once at start-up; [`metrics`] counts what the
+//!   runner does and renders it, with the queue's state, for Prometheus.
 //!
 //! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql` and `evolve`
 //! are pure.
@@ -30,6 +31,7 @@ pub mod deploy;
 pub mod evolve;
 pub mod jobs;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod scheduler;
 pub mod schema;

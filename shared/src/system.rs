@@ -3,7 +3,6 @@
 //! production differ only here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -14,6 +13,7 @@ use crate::control::sqlite::SqliteControlStore;
 use crate::deploy::Deployer;
 use crate::jobs::runner::{Runner, RunnerConfig};
 use crate::jobs::service::JobService;
+use crate::metrics::Metrics;
 use crate::scheduler::memory::MemoryScheduler;
 use crate::scheduler::redis::RedisScheduler;
 use crate::scheduler::{Limits, Scheduler};
@@ -32,6 +32,8 @@ pub struct System {
     pub versions: Arc<ModelVersions>,
     pub jobs: JobService,
     pub deployer: Deployer,
+    /// This process' counters (`/metrics`), incremented by its runner.
+    pub metrics: Arc<Metrics>,
 }
 
 impl System {
@@ -115,6 +117,7 @@ impl System {
             versions,
             jobs,
             deployer,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -128,12 +131,13 @@ impl System {
                 lease: jobs.lease,
                 max_attempts: jobs.max_attempts,
                 task_timeout: jobs.task_timeout,
-                grace: Duration::from_secs(30),
+                grace: jobs.grace,
                 cleanup_age: jobs.cleanup_age,
-                reconcile_every: Duration::from_secs(30),
+                reconcile_every: jobs.reconcile_every,
             },
             self.jobs.clone(),
             self.deployer.clone(),
+            self.metrics.clone(),
         ))
     }
 }

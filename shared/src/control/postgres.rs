@@ -15,7 +15,7 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
-use super::{ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
 use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -280,23 +280,37 @@ impl PostgresControlStore {
         if recorded == 0 {
             return Ok(FinishOutcome::Stale);
         }
+        let ended = Self::end_job_if_done(&mut tx, job, now).await?;
+        tx.commit().await?;
+        Ok(match ended {
+            Some((status, error)) => FinishOutcome::JobEnded { status, error },
+            None => FinishOutcome::Recorded,
+        })
+    }
+
+    /// Ends the (locked) job when none of its tasks is unfinished: rolls up the tasks' states
+    /// into the job's status and error. `None` while tasks remain.
+    async fn end_job_if_done(
+        tx: &mut Transaction<'static, Postgres>,
+        job: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Status, Option<String>)>, ControlError> {
         let unfinished: bool = sqlx::query_scalar(concat!(
             "SELECT EXISTS (SELECT 1 FROM mtx.tasks WHERE job_id = $1 AND status IN ",
             unfinished_sql!(),
             ")"
         ))
         .bind(job)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         if unfinished {
-            tx.commit().await?;
-            return Ok(FinishOutcome::Recorded);
+            return Ok(None);
         }
         let rows = sqlx::query(
             "SELECT tenant, status, error FROM mtx.tasks WHERE job_id = $1 ORDER BY tenant, id",
         )
         .bind(job)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let tasks = rows
             .iter()
@@ -314,10 +328,57 @@ impl PostgresControlStore {
             .bind(status.as_str())
             .bind(error.as_deref())
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
+        Ok(Some((status, error)))
+    }
+
+    async fn cancel_job_inner(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        // The job row first, as everything that may end a job does (see the module doc).
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM mtx.jobs WHERE id = $1 FOR UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(status) = status else {
+            return Ok(None);
+        };
+        let status = codec::status(&status)?;
+        if status.is_terminal() {
+            return Ok(Some(CancelOutcome {
+                cancelled: Vec::new(),
+                running: Vec::new(),
+                status,
+            }));
+        }
+        let now = codec::now();
+        let cancelled: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE mtx.tasks SET status = $2, finished_at = $3, modified_at = $3 \
+             WHERE job_id = $1 AND status = $4 RETURNING id",
+        )
+        .bind(id.0)
+        .bind(Status::Cancelled.as_str())
+        .bind(now)
+        .bind(Status::Queued.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let running: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM mtx.tasks WHERE job_id = $1 AND status = $2")
+                .bind(id.0)
+                .bind(Status::Running.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        let status = match Self::end_job_if_done(&mut tx, id.0, now).await? {
+            Some((ended, _)) => ended,
+            None => status,
+        };
         tx.commit().await?;
-        Ok(FinishOutcome::JobEnded { status, error })
+        Ok(Some(CancelOutcome {
+            cancelled: cancelled.into_iter().map(TaskId).collect(),
+            running: running.into_iter().map(TaskId).collect(),
+            status,
+        }))
     }
 
     async fn tasks_of(&self, jobs: &[Uuid]) -> Result<HashMap<Uuid, Vec<Task>>, ControlError> {
@@ -685,6 +746,25 @@ impl ControlStore for PostgresControlStore {
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
+    }
+
+    async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError> {
+        let touched = sqlx::query(
+            "UPDATE mtx.tasks SET modified_at = $3 WHERE id = $1 AND attempt = $2 AND status = $4",
+        )
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(codec::now())
+        .bind(Status::Running.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
+        Ok(touched > 0)
+    }
+
+    async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        self.cancel_job_inner(id).await.map_err(codec::classify)
     }
 
     async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError> {
