@@ -1,6 +1,9 @@
 //! Helpers shared by the end-to-end tests: a real `mtx-api` server on port 0, in the embedded
 //! mode (SQLite in a temporary directory) or on PostgreSQL (a fresh database per server), and
-//! direct access to tenant storage for assertions.
+//! direct access to tenant storage for assertions. [`processes`] runs the production mode as
+//! real OS processes (`mtx-api`, `mtx-worker`s, Redis).
+
+pub mod processes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
