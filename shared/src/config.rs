@@ -230,6 +230,10 @@ pub struct Config {
     /// Where `mtx-worker` serves `/metrics` (`None`: not served; 0: any free port, logged).
     /// `mtx-api` serves `/metrics` on its own port.
     pub metrics_port: Option<u16>,
+    /// Connections per PostgreSQL pool (the control plane's, and each tenant database's);
+    /// default: enough for this process' parallel tasks. Lower it when many processes share a
+    /// server's `max_connections`.
+    pub db_pool_size: Option<u32>,
 }
 
 impl Config {
@@ -274,6 +278,7 @@ struct Builder {
     dependencies: Vec<String>,
     worker_slots: Option<u32>,
     metrics_port: Option<u16>,
+    db_pool_size: Option<u32>,
 }
 
 impl Builder {
@@ -344,6 +349,7 @@ impl Builder {
             "dependencies",
             "workerSlots",
             "metricsPort",
+            "dbPoolSize",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(bad(
@@ -429,6 +435,9 @@ impl Builder {
         }
         if let Some(x) = obj.get("workerSlots") {
             self.worker_slots = Some(positive_u32(number(x, "workerSlots")?, "workerSlots")?);
+        }
+        if let Some(x) = obj.get("dbPoolSize") {
+            self.db_pool_size = Some(positive_u32(number(x, "dbPoolSize")?, "dbPoolSize")?);
         }
         if let Some(x) = obj.get("metricsPort") {
             self.metrics_port = Some(port(&number(x, "metricsPort")?.to_string(), "metricsPort")?);
@@ -558,6 +567,9 @@ impl Builder {
         if let Some(n) = num("MTX_GRACE_MS")? {
             self.jobs.grace = Duration::from_millis(n);
         }
+        if let Some(n) = num("MTX_DB_POOL_SIZE")? {
+            self.db_pool_size = Some(positive_u32(n, "MTX_DB_POOL_SIZE")?);
+        }
         if let Some(v) = get("MTX_METRICS_PORT") {
             self.metrics_port = Some(port(v, "MTX_METRICS_PORT")?);
         }
@@ -616,6 +628,7 @@ impl Builder {
             body_limit: self.body_limit.unwrap_or(1024 * 1024),
             dependencies: self.dependencies,
             metrics_port: self.metrics_port,
+            db_pool_size: self.db_pool_size,
         })
     }
 }

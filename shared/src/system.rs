@@ -39,7 +39,10 @@ pub struct System {
 impl System {
     /// Connects the stores and the queue named by `config` and loads the model.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool_size = (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4);
+        let pool_size = config
+            .db_pool_size
+            .unwrap_or_else(|| (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4));
+        let control_pool_size = config.db_pool_size.unwrap_or(8);
         let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) =
             match &config.storage {
                 StorageConfig::Embedded {
@@ -56,7 +59,7 @@ impl System {
                     let first = databases
                         .first()
                         .context("no PostgreSQL database configured")?;
-                    let control = PostgresControlStore::connect(first.url.expose(), 8)
+                    let control = PostgresControlStore::connect(first.url.expose(), control_pool_size)
                         .await
                         .with_context(|| {
                             format!("connecting the control plane at {}", first.url.masked())
