@@ -116,6 +116,8 @@ pub struct Process {
     pub name: String,
     pub pid: u32,
     pub log: PathBuf,
+    /// `host:port` of the worker's `/metrics`, when `MTX_METRICS_PORT` is set.
+    pub metrics_addr: Option<String>,
     child: tokio::process::Child,
 }
 
@@ -150,6 +152,7 @@ impl Process {
             name: name.to_owned(),
             pid,
             log,
+            metrics_addr: None,
             child,
         })
     }
@@ -333,6 +336,12 @@ impl Cluster {
         self.next_worker += 1;
         let name = format!("worker{}", self.next_worker);
         let mut worker = Process::spawn("mtx-worker", &name, &self.env, &self.dir)?;
+        if self.env.iter().any(|(k, _)| k == "MTX_METRICS_PORT") {
+            let fields = worker
+                .wait_for_message("metrics listening", Duration::from_secs(60))
+                .await?;
+            worker.metrics_addr = fields["addr"].as_str().map(str::to_owned);
+        }
         worker
             .wait_for_message("mtx-worker started", Duration::from_secs(60))
             .await?;
@@ -417,6 +426,18 @@ impl Cluster {
         let r = self.get("/metrics").await?;
         ensure!(r.status == StatusCode::OK, "/metrics: {}", r.status);
         Ok(r.text)
+    }
+
+    /// `/metrics` of worker `i` (started with `MTX_METRICS_PORT`), as text.
+    pub async fn worker_metrics(&self, i: usize) -> anyhow::Result<String> {
+        let addr = self
+            .workers
+            .get(i)
+            .and_then(|w| w.metrics_addr.as_deref())
+            .context("the worker serves no metrics (set MTX_METRICS_PORT)")?;
+        let r = self.client.get(format!("http://{addr}/metrics")).send().await?;
+        ensure!(r.status() == StatusCode::OK, "worker /metrics: {}", r.status());
+        Ok(r.text().await?)
     }
 
     /// SIGTERM to every process still running (workers first, then the API); each must exit 0

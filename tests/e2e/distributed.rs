@@ -51,6 +51,7 @@ fn upgrade_cluster() -> ClusterParams {
             ("MTX_MAX_ATTEMPTS", "5"),
             ("MTX_GRACE_MS", "10000"),
             ("MTX_DB_POOL_SIZE", "3"),
+            ("MTX_METRICS_PORT", "0"),
         ]),
     }
 }
@@ -334,6 +335,18 @@ async fn upgrade_scenario(disruption: Disruption) -> anyhow::Result<()> {
     }
     assert_applications(&c, 2).await?;
     assert_drained(&c).await?;
+    if disruption == Disruption::None {
+        // Each worker serves its own counters; together they saw every subscription and
+        // every upgrade finish, once.
+        let mut finished = 0.0;
+        for i in 0..c.workers.len() {
+            let text = c.worker_metrics(i).await?;
+            finished +=
+                metric(&text, r#"mtx_tasks_completed_total{outcome="finished"}"#).unwrap_or(0.0);
+            ensure!(metric(&text, "mtx_tasks_in_flight") == Some(0.0), "{text}");
+        }
+        ensure!(finished == (2 * TENANTS) as f64, "workers counted {finished}");
+    }
     c.stop(STOP_TIMEOUT).await
 }
 
