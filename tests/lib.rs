@@ -419,3 +419,39 @@ async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<V
         })
         .collect())
 }
+
+/// A model file the server reads (`MTX_MODEL`), swappable to simulate a new application
+/// version without a restart.
+#[derive(Debug)]
+pub struct ModelFile {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl ModelFile {
+    /// A temporary copy of the bookshop model `version` (`v1`, `v2`, `v3`).
+    pub fn bookshop(version: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("csn.json");
+        std::fs::copy(model_dir(version).join("csn.json"), &file)?;
+        Ok(Self { dir, file })
+    }
+
+    /// The value for `MTX_MODEL`.
+    pub fn path(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    /// Replaces the model with bookshop `version`.
+    pub fn switch_to(&self, version: &str) -> anyhow::Result<()> {
+        std::fs::copy(model_dir(version).join("csn.json"), &self.file)?;
+        Ok(())
+    }
+}
+
+impl Drop for ModelFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -41,12 +41,9 @@ pub struct ClientParams {
 /// Why a call did not produce the answer the benchmark needs. Reported, never a panic.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("{call}: request failed: {source}")]
-    Transport {
-        call: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    /// No HTTP answer (connection refused, timeout, broken body); `cause` is the whole chain.
+    #[error("{call}: request failed: {cause}")]
+    Transport { call: String, cause: String },
     #[error("{call}: unexpected HTTP {status}: {body}")]
     UnexpectedStatus {
         call: String,
@@ -216,9 +213,9 @@ impl Sidecar {
                 request = request.basic_auth(user, Some(password));
             }
             let started = Instant::now();
-            let transport = |source| CallError::Transport {
+            let transport = |e: reqwest::Error| CallError::Transport {
                 call: call.to_owned(),
-                source,
+                cause: error_chain(&e),
             };
             let response = request.send().await.map_err(transport)?;
             let status = response.status();
@@ -303,6 +300,19 @@ fn job_id_from_location(location: &str) -> Option<JobId> {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?;
     raw.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// `error: cause: root cause`, because reqwest's own message leaves out why (e.g. "Connection
+/// refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn unexpected(call: &str, answer: &Answer) -> CallError {

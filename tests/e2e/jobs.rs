@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::StreamExt as _;
 use mtx_shared::scheduler::Limits;
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -144,11 +144,8 @@ both_modes!(
     responsive
 );
 async fn responsive(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
     let s = TestServer::start(
         mode,
         &[("MTX_QUEUE_SIZE", "1000"), ("MTX_MODEL", &model_path)],
@@ -167,7 +164,7 @@ async fn responsive(mode: Mode) -> anyhow::Result<()> {
     }
 
     // A new model version: the upgrade does real DDL for each of the 200 tenants.
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
+    model.switch_to("v2")?;
     let r = s
         .request(
             Method::POST,
@@ -219,9 +216,7 @@ async fn responsive(mode: Mode) -> anyhow::Result<()> {
         max < Duration::from_secs(1),
         "pollJob max {max:?} while the job runs"
     );
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
 
 both_modes!(

@@ -9,6 +9,7 @@ mod distributed;
 mod hygiene;
 mod jobs;
 mod provisioning;
+mod startup;
 mod upgrade;
 
 /// Generates `embedded_<name>` and `postgres_<name>` tests running `$body(mode)`.

@@ -310,3 +310,58 @@ async fn deployment_service(mode: Mode) -> anyhow::Result<()> {
     );
     s.stop().await
 }
+
+both_modes!(
+    subscribe_on_the_collection_and_dependencies,
+    collection_and_dependencies
+);
+async fn collection_and_dependencies(mode: Mode) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("mtx-cfg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("package.json");
+    std::fs::write(
+        &config,
+        r#"{"cds":{"requires":{"cds.xt.SaasProvisioningService":{"dependencies":["dest-app","conn-app"]}}}}"#,
+    )?;
+    let config_path = config.display().to_string();
+    let s = TestServer::start(mode, &[("MTX_CONFIG", &config_path)]).await?;
+    // PUT on the collection takes the id from the body.
+    let r = s
+        .request(
+            Method::PUT,
+            TENANT,
+            &[],
+            Some(r#"{"subscribedTenantId":"t9"}"#),
+        )
+        .await?;
+    ensure!(r.status == StatusCode::OK, "{} {}", r.status, r.text);
+    ensure!(s.get(&format!("{TENANT}/t9")).await?.status == StatusCode::OK);
+    // The application URL the registry shows comes from the request header.
+    let r = s
+        .request(
+            Method::PUT,
+            &format!("{TENANT}/t9"),
+            &[("application_url", "https://t9.app.example")],
+            Some("{}"),
+        )
+        .await?;
+    ensure!(
+        r.status == StatusCode::OK && r.text == "https://t9.app.example",
+        "{} {}",
+        r.status,
+        r.text
+    );
+    for path in [
+        "/-/cds/saas-provisioning/dependencies",
+        "/-/cds/saas-provisioning/dependencies()",
+    ] {
+        let deps = s.get(path).await?.json();
+        ensure!(
+            deps == json!([{"xsappname":"dest-app"},{"xsappname":"conn-app"}]),
+            "{path}: {deps}"
+        );
+    }
+    s.stop().await?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}

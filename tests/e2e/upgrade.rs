@@ -1,7 +1,7 @@
 //! Upgrades: the tenant list is honoured exactly, sync and async answers, model evolution.
 
 use anyhow::ensure;
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -102,11 +102,8 @@ both_modes!(
     evolves
 );
 async fn evolves(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
     let s = TestServer::start(mode, &[("MTX_MODEL", &model_path)]).await?;
     s.subscribe("evo").await?;
     s.tenant_sql(
@@ -116,7 +113,7 @@ async fn evolves(mode: Mode) -> anyhow::Result<()> {
     .await?;
 
     // A new application version: the model file changes; no restart.
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
+    model.switch_to("v2")?;
     let r = s
         .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#))
         .await?;
@@ -140,18 +137,13 @@ async fn evolves(mode: Mode) -> anyhow::Result<()> {
         .tenant_sql("evo", "SELECT title, genre_ID FROM my_bookshop_Books")
         .await?;
     ensure!(rows == vec![vec![json!("Kept"), Value::Null]], "{rows:?}");
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
 
 both_modes!(failed_task_fails_the_job_with_a_summary, failed_task);
 async fn failed_task(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
+    let model = ModelFile::bookshop("v1")?;
+    let model_path = model.path();
     let s = TestServer::start(
         mode,
         &[("MTX_MAX_ATTEMPTS", "1"), ("MTX_MODEL", &model_path)],
@@ -170,7 +162,7 @@ async fn failed_task(mode: Mode) -> anyhow::Result<()> {
         }
     }
     // A new model version makes every tenant's upgrade touch its storage; the broken one fails.
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
+    model.switch_to("v2")?;
     let r = s
         .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["*"]}"#))
         .await?;
@@ -203,7 +195,5 @@ async fn failed_task(mode: Mode) -> anyhow::Result<()> {
     );
     // The server keeps serving.
     ensure!(s.get("/-/cds/saas-provisioning/tenant/ok1").await?.status == StatusCode::OK);
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
