@@ -118,6 +118,8 @@ pub struct Process {
     pub log: PathBuf,
     /// `host:port` of the worker's `/metrics`, when `MTX_METRICS_PORT` is set.
     pub metrics_addr: Option<String>,
+    /// Whether the test killed it (SIGKILL), so its exit is expected to be by signal.
+    pub killed: bool,
     child: tokio::process::Child,
 }
 
@@ -153,6 +155,7 @@ impl Process {
             pid,
             log,
             metrics_addr: None,
+            killed: false,
             child,
         })
     }
@@ -207,6 +210,7 @@ impl Process {
 
     /// SIGKILL: the process dies at once, whatever it holds.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.killed = true;
         self.child.kill().await?;
         Ok(())
     }
@@ -452,8 +456,7 @@ impl Cluster {
         }
         for worker in &mut self.workers {
             match worker.wait_exit(timeout).await {
-                // A worker the test killed reports the signal; that is not a shutdown problem.
-                Ok(status) if status.success() || status.code().is_none() => {}
+                Ok(status) if status.success() || worker.killed => {}
                 Ok(status) => problems.push(format!(
                     "{} exited {status}:\n{}",
                     worker.name,

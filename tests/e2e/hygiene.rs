@@ -2,7 +2,7 @@
 
 use anyhow::ensure;
 use mtx_tests::processes::metric;
-use mtx_tests::{Mode, TestServer, model_dir};
+use mtx_tests::{ModelFile, Mode, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -100,16 +100,12 @@ async fn cancel(mode: Mode) -> anyhow::Result<()> {
 
 both_modes!(retry_reruns_only_the_failed_tasks_of_a_job, retry);
 async fn retry(mode: Mode) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let model = dir.join("csn.json");
-    std::fs::copy(model_dir("v2").join("csn.json"), &model)?;
-    let model_path = model.display().to_string();
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model_path)]).await?;
+    let model = ModelFile::bookshop("v2")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
     // "ahead" gets v2; "behind" gets v1. Upgrading both to v1 would drop what v2 added from
     // "ahead", which is refused without autoUndeploy: only "ahead" fails.
     s.subscribe("ahead").await?;
-    std::fs::copy(model_dir("v1").join("csn.json"), &model)?;
+    model.switch_to("v1")?;
     s.subscribe("behind").await?;
     let r = s
         .request(
@@ -161,9 +157,7 @@ async fn retry(mode: Mode) -> anyhow::Result<()> {
 
     let r = post(&s, RETRY, &json!({ "ID": uuid::Uuid::new_v4().to_string() })).await?;
     ensure!(r.status == StatusCode::NOT_FOUND, "{} {}", r.status, r.text);
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
 
 both_modes!(metrics_count_finished_tasks_in_prometheus_format, metrics);
