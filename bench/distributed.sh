@@ -11,7 +11,8 @@
 #                             [--cluster-size 2] [--slots 4] [--latency-tenants "1000 10000"]
 #                             [--repeat 20]
 # Environment: MTX_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
-#              MTX_BENCH_REDIS_URL (default redis://127.0.0.1:6379), CARGO_TARGET_DIR.
+#              MTX_BENCH_REDIS_URL (default redis://127.0.0.1:6379), MTX_BENCH_POOL_SIZE
+#              (connections per pool, default slots + 2), CARGO_TARGET_DIR.
 # Needs psql and redis-cli. Everything it creates (databases, Redis keys, processes, temp files)
 # is removed on exit; only the processes it started are stopped, by their PIDs.
 set -euo pipefail
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --slots) SLOTS=$2; shift 2 ;;
     --latency-tenants) LATENCY_TENANTS=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "distributed.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -102,7 +103,7 @@ start_cluster() {
   export MTX_HOST=127.0.0.1 PORT=$port MTX_DATABASES=$databases MTX_REDIS_URL=$REDIS_URL \
     MTX_REDIS_PREFIX=$prefix MTX_MODEL=$model MTX_WORKER_SIZE=$WORKER_SIZE \
     MTX_CLUSTER_SIZE=$CLUSTER_SIZE MTX_WORKER_SLOTS=$SLOTS MTX_QUEUE_SIZE=100000 \
-    MTX_DB_POOL_SIZE=$((SLOTS + 2)) RUST_LOG=warn
+    MTX_DB_POOL_SIZE=${MTX_BENCH_POOL_SIZE:-$((SLOTS + 2))} RUST_LOG=warn
   "$BIN/mtx-api" >>"$TMP/api.log" 2>&1 &
   PIDS+=($!)
   API_URL="http://127.0.0.1:$port"
