@@ -60,7 +60,10 @@ pub struct RedisPrefix {
 impl RedisPrefix {
     pub fn new() -> Self {
         Self {
-            prefix: format!("mtxe2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            prefix: format!(
+                "mtxe2e-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..16]
+            ),
         }
     }
 
@@ -133,8 +136,8 @@ impl Process {
         dir: &Path,
     ) -> anyhow::Result<Self> {
         let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log)
-            .with_context(|| format!("creating {}", log.display()))?;
+        let file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut command = tokio::process::Command::new(binary(binary_name)?);
         command
             .env_clear()
@@ -304,7 +307,10 @@ impl Cluster {
             ("MTX_REDIS_URL".into(), test_redis_url()),
             ("MTX_REDIS_PREFIX".into(), redis.prefix.clone()),
             ("MTX_MODEL".into(), model.display().to_string()),
-            ("MTX_DATA_DIR".into(), dir.join("data").display().to_string()),
+            (
+                "MTX_DATA_DIR".into(),
+                dir.join("data").display().to_string(),
+            ),
         ];
         env.extend(params.env.iter().cloned());
 
@@ -356,7 +362,9 @@ impl Cluster {
     /// The control plane (in the first database), for assertions.
     pub async fn control(&self) -> anyhow::Result<Arc<dyn ControlStore>> {
         let first = self.databases.first().context("no database")?;
-        Ok(Arc::new(PostgresControlStore::connect(&first.url, 4).await?))
+        Ok(Arc::new(
+            PostgresControlStore::connect(&first.url, 4).await?,
+        ))
     }
 
     pub async fn request(
@@ -389,7 +397,9 @@ impl Cluster {
 
     /// `pollJob`, which must answer 200.
     pub async fn poll_job(&self, job: &str) -> anyhow::Result<Value> {
-        let r = self.get(&format!("/-/cds/jobs/pollJob(ID='{job}')")).await?;
+        let r = self
+            .get(&format!("/-/cds/jobs/pollJob(ID='{job}')"))
+            .await?;
         ensure!(
             r.status == StatusCode::OK,
             "pollJob: {} {}",
@@ -439,8 +449,16 @@ impl Cluster {
             .get(i)
             .and_then(|w| w.metrics_addr.as_deref())
             .context("the worker serves no metrics (set MTX_METRICS_PORT)")?;
-        let r = self.client.get(format!("http://{addr}/metrics")).send().await?;
-        ensure!(r.status() == StatusCode::OK, "worker /metrics: {}", r.status());
+        let r = self
+            .client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await?;
+        ensure!(
+            r.status() == StatusCode::OK,
+            "worker /metrics: {}",
+            r.status()
+        );
         Ok(r.text().await?)
     }
 
@@ -468,10 +486,7 @@ impl Cluster {
         self.api.terminate()?;
         match self.api.wait_exit(timeout).await {
             Ok(status) if status.success() => {}
-            Ok(status) => problems.push(format!(
-                "api exited {status}:\n{}",
-                self.api.log_tail(20)
-            )),
+            Ok(status) => problems.push(format!("api exited {status}:\n{}", self.api.log_tail(20))),
             Err(e) => problems.push(e.to_string()),
         }
         for db in &self.databases {

@@ -43,42 +43,43 @@ impl System {
             .db_pool_size
             .unwrap_or_else(|| (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4));
         let control_pool_size = config.db_pool_size.unwrap_or(8);
-        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) =
-            match &config.storage {
-                StorageConfig::Embedded {
-                    data_dir,
-                    file_stem,
-                } => {
-                    let control = SqliteControlStore::open(data_dir).await.with_context(|| {
-                        format!("opening the control plane in {}", data_dir.display())
+        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) = match &config
+            .storage
+        {
+            StorageConfig::Embedded {
+                data_dir,
+                file_stem,
+            } => {
+                let control = SqliteControlStore::open(data_dir).await.with_context(|| {
+                    format!("opening the control plane in {}", data_dir.display())
+                })?;
+                let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
+                (Arc::new(control), Arc::new(tenants))
+            }
+            StorageConfig::Postgres { databases } => {
+                let first = databases
+                    .first()
+                    .context("no PostgreSQL database configured")?;
+                let control = PostgresControlStore::connect(first.url.expose(), control_pool_size)
+                    .await
+                    .with_context(|| {
+                        format!("connecting the control plane at {}", first.url.masked())
                     })?;
-                    let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
-                    (Arc::new(control), Arc::new(tenants))
-                }
-                StorageConfig::Postgres { databases } => {
-                    let first = databases
-                        .first()
-                        .context("no PostgreSQL database configured")?;
-                    let control = PostgresControlStore::connect(first.url.expose(), control_pool_size)
-                        .await
-                        .with_context(|| {
-                            format!("connecting the control plane at {}", first.url.masked())
-                        })?;
-                    let urls: Vec<_> = databases
-                        .iter()
-                        .map(|db| (db.id.clone(), db.url.expose().to_owned()))
-                        .collect();
-                    let timeouts = PgTimeouts {
-                        lock_timeout: config.pg_timeouts.lock_timeout,
-                        statement_timeout: config.pg_timeouts.statement_timeout,
-                    };
-                    let tenants = PostgresTenantStore::connect(&urls, pool_size)
-                        .await
-                        .context("connecting the tenant databases")?
-                        .with_timeouts(timeouts);
-                    (Arc::new(control), Arc::new(tenants))
-                }
-            };
+                let urls: Vec<_> = databases
+                    .iter()
+                    .map(|db| (db.id.clone(), db.url.expose().to_owned()))
+                    .collect();
+                let timeouts = PgTimeouts {
+                    lock_timeout: config.pg_timeouts.lock_timeout,
+                    statement_timeout: config.pg_timeouts.statement_timeout,
+                };
+                let tenants = PostgresTenantStore::connect(&urls, pool_size)
+                    .await
+                    .context("connecting the tenant databases")?
+                    .with_timeouts(timeouts);
+                (Arc::new(control), Arc::new(tenants))
+            }
+        };
         let limits = Limits {
             worker_size: config.jobs.worker_size,
             cluster_size: config.jobs.cluster_size,

@@ -174,7 +174,10 @@ mod checks {
 
     pub async fn cancel_ends_queued_tasks_at_once_and_reports_running_ones(store: Store) {
         let (job, tasks) = insert(&store, &["a", "b", "c"]).await;
-        store.start_task(&tasks[0].id, "w1", 1).await.expect("start");
+        store
+            .start_task(&tasks[0].id, "w1", 1)
+            .await
+            .expect("start");
 
         let outcome = store
             .cancel_job(&job.id)
@@ -197,7 +200,10 @@ mod checks {
         );
         assert!(read.tasks[1].finished_at.is_some(), "cancelled at a time");
         assert_eq!(
-            store.start_task(&tasks[1].id, "w2", 1).await.expect("start"),
+            store
+                .start_task(&tasks[1].id, "w2", 1)
+                .await
+                .expect("start"),
             None,
             "a cancelled task cannot start"
         );
@@ -234,7 +240,11 @@ mod checks {
         assert_eq!(status, Status::Cancelled);
         assert_eq!(error.as_deref(), Some("2 of 2 tasks cancelled"));
         assert!(
-            store.unfinished_tasks().await.expect("unfinished").is_empty(),
+            store
+                .unfinished_tasks()
+                .await
+                .expect("unfinished")
+                .is_empty(),
             "nothing is left for the reconciler"
         );
 
@@ -263,10 +273,7 @@ mod checks {
 
     pub async fn cancel_of_an_unknown_job_is_none(store: Store) {
         insert(&store, &["a"]).await;
-        assert_eq!(
-            store.cancel_job(&JobId::new()).await.expect("cancel"),
-            None
-        );
+        assert_eq!(store.cancel_job(&JobId::new()).await.expect("cancel"), None);
     }
 
     pub async fn a_heartbeat_touches_only_the_running_attempt(store: Store) {

@@ -150,7 +150,12 @@ fn assert_limits(job: &Value, worker_size: usize, cluster_size: usize) -> anyhow
     for task in job["tasks"].as_array().context("no tasks")? {
         let db = task["database"].as_str().context("no database")?.to_owned();
         let tenant = task["tenant"].as_str().context("no tenant")?.to_owned();
-        events.push((parse_time(&task["startedAt"])?, 1, db.clone(), tenant.clone()));
+        events.push((
+            parse_time(&task["startedAt"])?,
+            1,
+            db.clone(),
+            tenant.clone(),
+        ));
         events.push((parse_time(&task["finishedAt"])?, 0, db, tenant));
     }
     events.sort();
@@ -194,7 +199,10 @@ async fn assert_applications(c: &Cluster, expected: i64) -> anyhow::Result<()> {
     ensure!(tenants.len() == TENANTS, "{} tenants", tenants.len());
     let mut pools: BTreeMap<String, sqlx::PgPool> = BTreeMap::new();
     for (i, db) in c.databases.iter().enumerate() {
-        pools.insert(format!("db{}", i + 1), sqlx::PgPool::connect(&db.url).await?);
+        pools.insert(
+            format!("db{}", i + 1),
+            sqlx::PgPool::connect(&db.url).await?,
+        );
     }
     let mut wrong = Vec::new();
     for tenant in &tenants {
@@ -255,7 +263,12 @@ async fn wait_for_progress(c: &Cluster, job: &str, finished: usize) -> anyhow::R
     let deadline = Instant::now() + JOB_TIMEOUT;
     loop {
         let polled = c.poll_job(job).await?;
-        if count_by_status(&polled).get("FINISHED").copied().unwrap_or(0) >= finished {
+        if count_by_status(&polled)
+            .get("FINISHED")
+            .copied()
+            .unwrap_or(0)
+            >= finished
+        {
             return Ok(polled);
         }
         ensure!(Instant::now() < deadline, "no progress: {polled}");
@@ -290,8 +303,7 @@ async fn upgrade_scenario(disruption: Disruption) -> anyhow::Result<()> {
                     .flatten()
                     .filter(|t| t["status"] == "RUNNING")
                     .find_map(|t| worker_pid(&t["worker"]));
-                if let Some(i) = busy.and_then(|pid| c.workers.iter().position(|w| w.pid == pid))
-                {
+                if let Some(i) = busy.and_then(|pid| c.workers.iter().position(|w| w.pid == pid)) {
                     break i;
                 }
                 if Instant::now() >= deadline {
@@ -345,14 +357,23 @@ async fn upgrade_scenario(disruption: Disruption) -> anyhow::Result<()> {
                 metric(&text, r#"mtx_tasks_completed_total{outcome="finished"}"#).unwrap_or(0.0);
             ensure!(metric(&text, "mtx_tasks_in_flight") == Some(0.0), "{text}");
         }
-        ensure!(finished == (2 * TENANTS) as f64, "workers counted {finished}");
+        ensure!(
+            finished == (2 * TENANTS) as f64,
+            "workers counted {finished}"
+        );
     }
     c.stop(STOP_TIMEOUT).await
 }
 
 /// The pid in a worker id `worker-<pid>-<random>`.
 fn worker_pid(worker: &Value) -> Option<u32> {
-    worker.as_str()?.strip_prefix("worker-")?.split('-').next()?.parse().ok()
+    worker
+        .as_str()?
+        .strip_prefix("worker-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,8 +382,7 @@ async fn upgrade_of_300_tenants_on_2_databases_keeps_the_limits() -> anyhow::Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrade_survives_a_sigkilled_worker_and_applies_each_tenant_once() -> anyhow::Result<()>
-{
+async fn upgrade_survives_a_sigkilled_worker_and_applies_each_tenant_once() -> anyhow::Result<()> {
     upgrade_scenario(Disruption::KillWorker).await
 }
 
@@ -543,6 +563,11 @@ async fn ten_thousand_tenant_upgrade_is_accepted_in_one_request_and_cancelled_at
             Some(&json!({ "ID": job }).to_string()),
         )
         .await?;
-    ensure!(r.status == StatusCode::NO_CONTENT, "{} {}", r.status, r.text);
+    ensure!(
+        r.status == StatusCode::NO_CONTENT,
+        "{} {}",
+        r.status,
+        r.text
+    );
     c.stop(STOP_TIMEOUT).await
 }

@@ -2,7 +2,7 @@
 
 use anyhow::ensure;
 use mtx_tests::processes::metric;
-use mtx_tests::{ModelFile, Mode, TestServer};
+use mtx_tests::{Mode, ModelFile, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -77,7 +77,12 @@ async fn cancel(mode: Mode) -> anyhow::Result<()> {
         r.status,
         r.text
     );
-    let r = post(&s, CANCEL, &json!({ "ID": uuid::Uuid::new_v4().to_string() })).await?;
+    let r = post(
+        &s,
+        CANCEL,
+        &json!({ "ID": uuid::Uuid::new_v4().to_string() }),
+    )
+    .await?;
     ensure!(r.status == StatusCode::NOT_FOUND, "{} {}", r.status, r.text);
     let r = post(&s, CANCEL, &json!({ "ID": "not-a-uuid" })).await?;
     ensure!(r.status == StatusCode::NOT_FOUND, "{} {}", r.status, r.text);
@@ -155,7 +160,12 @@ async fn retry(mode: Mode) -> anyhow::Result<()> {
         "{polled}"
     );
 
-    let r = post(&s, RETRY, &json!({ "ID": uuid::Uuid::new_v4().to_string() })).await?;
+    let r = post(
+        &s,
+        RETRY,
+        &json!({ "ID": uuid::Uuid::new_v4().to_string() }),
+    )
+    .await?;
     ensure!(r.status == StatusCode::NOT_FOUND, "{} {}", r.status, r.text);
     s.stop().await
 }
@@ -173,7 +183,11 @@ async fn metrics(mode: Mode) -> anyhow::Result<()> {
         before.header("content-type")
     );
     let finished = r#"mtx_tasks_completed_total{outcome="finished"}"#;
-    ensure!(metric(&before.text, finished) == Some(0.0), "{}", before.text);
+    ensure!(
+        metric(&before.text, finished) == Some(0.0),
+        "{}",
+        before.text
+    );
     ensure!(metric(&before.text, "mtx_queue_up") == Some(1.0));
 
     s.subscribe("m1").await?;

@@ -25,7 +25,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/cancelJob"), post(cancel_job))
         .route(&format!("{BASE}/retryJob"), post(retry_job))
-        .route(&format!("{BASE}/limits"), get(read_limits).put(write_limits))
+        .route(
+            &format!("{BASE}/limits"),
+            get(read_limits).put(write_limits),
+        )
         .route(&format!("{BASE}/Jobs/{{id}}"), get(read_job))
         .route(&format!("{BASE}/{{call}}"), any(call))
 }
@@ -167,10 +170,7 @@ async fn read_limits(State(state): State<AppState>) -> Result<Response, ApiError
 
 /// `PUT limits {"workerSize"?, "clusterSize"?}`: a missing field keeps its value; 200 with the
 /// limits now in effect.
-async fn write_limits(
-    State(state): State<AppState>,
-    body: JsonBody,
-) -> Result<Response, ApiError> {
+async fn write_limits(State(state): State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
     let Some(Value::Object(map)) = body.0 else {
         return Err(ApiError::BadRequest(
             "The request body must be a JSON object with workerSize and/or clusterSize".into(),
