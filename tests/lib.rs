@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: a real `mtx-api` server on port 0, in the embedded
 //! mode (SQLite in a temporary directory) or on PostgreSQL (a fresh database per server), and
-//! direct access to tenant storage for assertions. [`processes`] runs the production mode as
-//! real OS processes (`mtx-api`, `mtx-worker`s, Redis).
+//! direct access to tenant storage for assertions. [`doubles`] holds the SaaS registry and
+//! identity service doubles; [`processes`] runs the production mode as real OS processes
+//! (`mtx-api`, `mtx-worker`s, Redis).
 
+pub mod doubles;
 pub mod processes;
 
 use std::collections::BTreeMap;
@@ -110,6 +112,8 @@ pub struct TestServer {
     pub system: Arc<System>,
     pub data_dir: PathBuf,
     pub database: Option<ScratchDatabase>,
+    /// The environment the server was configured from (for [`TestServer::restart`]).
+    env: BTreeMap<String, String>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -157,13 +161,37 @@ impl TestServer {
             Mode::Postgres => {
                 let db = ScratchDatabase::create().await?;
                 env.insert("MTX_DATABASE_URL".to_owned(), db.url.clone());
+                // Production storage refuses the dummy mode unless forced; most tests use it.
+                env.insert("MTX_AUTH_ALLOW_DUMMY".to_owned(), "true".to_owned());
                 Some(db)
             }
         };
         for (k, v) in extra_env {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        let config = Config::load(&env)?;
+        let started = Self::serve(mode, env, data_dir.clone(), database).await;
+        if let Err(e) = &started {
+            let _ = std::fs::remove_dir_all(&data_dir);
+            tracing::warn!(error = %e, "test server did not start");
+        }
+        started
+    }
+
+    async fn serve(
+        mode: Mode,
+        env: BTreeMap<String, String>,
+        data_dir: PathBuf,
+        database: Option<ScratchDatabase>,
+    ) -> anyhow::Result<Self> {
+        let config = match Config::load(&env) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(db) = &database {
+                    db.drop_now().await?;
+                }
+                return Err(e.into());
+            }
+        };
         let system = Arc::new(System::build(config).await?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -178,17 +206,34 @@ impl TestServer {
             system,
             data_dir,
             database,
+            env,
             shutdown,
             handle: Some(handle),
         })
     }
 
-    /// Stops the server and removes its data (directory, database).
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Stops the server (HTTP, task runner, callback delivery) and starts a new one on the same
+    /// data directory or database and configuration, as a process restart would. The new server
+    /// listens on a new port.
+    pub async fn restart(mut self) -> anyhow::Result<Self> {
+        self.halt().await?;
+        let database = self.database.take();
+        let data_dir = std::mem::take(&mut self.data_dir);
+        let env = std::mem::take(&mut self.env);
+        Self::serve(self.mode, env, data_dir, database).await
+    }
+
+    async fn halt(&mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         if let Some(handle) = self.handle.take() {
             handle.await??;
         }
+        Ok(())
+    }
+
+    /// Stops the server and removes its data (directory, database).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.halt().await?;
         if let Some(db) = &self.database {
             db.drop_now().await?;
         }

@@ -24,6 +24,12 @@ pub enum ApiError {
         code: &'static str,
         target: String,
     },
+    /// 401 with the mode's `WWW-Authenticate` challenge and nothing about why.
+    Unauthorized {
+        challenge: &'static str,
+    },
+    /// 403: authenticated, but lacking a role or acting on another tenant.
+    Forbidden(String),
     NotFound(String),
     MethodNotAllowed(String),
     /// 409: the request conflicts with the resource's state.
@@ -73,6 +79,15 @@ impl IntoResponse for ApiError {
                 code,
                 target,
             } => envelope(StatusCode::BAD_REQUEST, &message, code, Some(&target)),
+            ApiError::Unauthorized { challenge } => {
+                let mut r = envelope(StatusCode::UNAUTHORIZED, "Unauthorized", "401", None);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+                r
+            }
+            ApiError::Forbidden(m) => envelope(StatusCode::FORBIDDEN, &m, "403", None),
             ApiError::NotFound(m) => envelope(StatusCode::NOT_FOUND, &m, "404", None),
             ApiError::MethodNotAllowed(m) => {
                 envelope(StatusCode::METHOD_NOT_ALLOWED, &m, "405", None)

@@ -7,11 +7,14 @@
 //!   `jobs` (with cancel, re-run and runtime limits), plus `health` and `metrics`
 //!   (Prometheus). Handlers only extract, parse into domain types, call one
 //!   `mtx_shared::jobs::service::JobService` function and map the result.
+//! - [`auth`] authenticates every request (dummy, basic or JWT per `MTX_AUTH`), checks the
+//!   roles the route needs and hands a `Caller` to the handlers, which apply tenant isolation.
 //! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
 //! - `extract` parses request pieces (JSON bodies with our error shape, `prefer`, OData-style
 //!   function calls such as `pollJob(ID='…')`); `wire` renders jobs, tasks and tenants in the
 //!   cds-mtxs shapes.
 
+pub mod auth;
 pub mod error;
 mod extract;
 mod routes;

@@ -12,6 +12,7 @@ use mtx_shared::system::System;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Authenticator};
 use crate::error::ApiError;
 use crate::routes;
 
@@ -19,9 +20,19 @@ use crate::routes;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub system: Arc<System>,
+    pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
+    /// The state for `system`, with the authenticator its configuration names.
+    pub fn new(system: Arc<System>) -> anyhow::Result<Self> {
+        let auth = Authenticator::from_config(&system.config.auth)?;
+        Ok(Self {
+            system,
+            auth: Arc::new(auth),
+        })
+    }
+
     pub fn jobs(&self) -> &JobService {
         &self.system.jobs
     }
@@ -79,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_roles,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -109,6 +124,8 @@ pub async fn serve(
     system: Arc<System>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Built first: a bad authentication setting stops the start before anything runs.
+    let app = router(AppState::new(system.clone())?);
     // Whatever the control plane says is unfinished goes (back) into the queue: after a crash of
     // the embedded mode, or when Redis lost its data.
     match system.jobs.reconcile().await {
@@ -120,15 +137,17 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
     }
     let runner_stop = CancellationToken::new();
+    // Status callbacks are delivered by every process, the API too: in the embedded mode it is
+    // the only one, and in production it keeps callbacks flowing while workers are scaled down.
+    let callbacks = system
+        .deliverer()?
+        .map(|d| tokio::spawn(d.run(runner_stop.clone())));
     let runner = if system.config.distributed() {
         None
     } else {
         Some(spawn_embedded_runner(&system, runner_stop.clone())?)
     };
 
-    let app = router(AppState {
-        system: system.clone(),
-    });
     tracing::info!(addr = %listener.local_addr()?, "mtx-api listening");
     let http_stop = shutdown.clone();
     axum::serve(listener, app)
@@ -137,6 +156,9 @@ pub async fn serve(
     runner_stop.cancel();
     if let Some(runner) = runner {
         let _ = runner.await;
+    }
+    if let Some(callbacks) = callbacks {
+        let _ = callbacks.await;
     }
     tracing::info!("mtx-api stopped");
     Ok(())

@@ -4,6 +4,7 @@
 //! ignores; the fields cds-mtxs has keep its names and shapes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use mtx_shared::callbacks::CallbackRecord;
 use mtx_shared::control::TenantRecord;
 use mtx_shared::jobs::{DEPLOYMENT_SERVICE, JobWithTasks, Task};
 use serde_json::{Map, Value, json};
@@ -79,8 +80,26 @@ fn task_summary(t: &Task, with_database: bool) -> Value {
     v
 }
 
-/// `pollJob`: the job, its tasks as a list, and a status per tenant.
-pub fn polled_job(job: &JobWithTasks) -> Value {
+/// The status callback a job owes, with every attempt (an addition to cds-mtxs' shape). The
+/// target URL is not shown: it is the registry's business.
+fn callback(cb: &CallbackRecord) -> Value {
+    json!({
+        "status": cb.state,
+        "attempts": cb.attempts,
+        "nextAttemptAt": timestamp(&cb.next_attempt_at),
+        "deliveredAt": opt_timestamp(cb.delivered_at.as_ref()),
+        "history": cb.history.iter().map(|a| json!({
+            "attempt": a.number,
+            "at": timestamp(&a.at),
+            "httpStatus": a.http_status,
+            "error": a.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `pollJob`: the job, its tasks as a list, and a status per tenant; `callback` when the job
+/// owes one.
+pub fn polled_job(job: &JobWithTasks, cb: Option<&CallbackRecord>) -> Value {
     let mut tenants = Map::new();
     for t in &job.tasks {
         let mut entry = json!({ "status": t.status });
@@ -89,7 +108,7 @@ pub fn polled_job(job: &JobWithTasks) -> Value {
         }
         tenants.insert(t.tenant.to_string(), entry);
     }
-    json!({
+    let mut v = json!({
         "ID": job.job.id.to_string(),
         "service": DEPLOYMENT_SERVICE,
         "op": job.job.op,
@@ -99,12 +118,16 @@ pub fn polled_job(job: &JobWithTasks) -> Value {
         "modifiedAt": timestamp(&job.job.modified_at),
         "tasks": job.tasks.iter().map(|t| task_summary(t, true)).collect::<Vec<_>>(),
         "tenants": tenants,
-    })
+    });
+    if let Some(cb) = cb {
+        v["callback"] = callback(cb);
+    }
+    v
 }
 
-/// An entry of the `Jobs` list.
-pub fn listed_job(job: &JobWithTasks) -> Value {
-    json!({
+/// An entry of the `Jobs` list; `callback` when the job owes one.
+pub fn listed_job(job: &JobWithTasks, cb: Option<&CallbackRecord>) -> Value {
+    let mut v = json!({
         "ID": job.job.id.to_string(),
         "service": DEPLOYMENT_SERVICE,
         "op": job.job.op,
@@ -113,7 +136,11 @@ pub fn listed_job(job: &JobWithTasks) -> Value {
         "createdAt": timestamp(&job.job.created_at),
         "modifiedAt": timestamp(&job.job.modified_at),
         "tasks": job.tasks.iter().map(|t| task_summary(t, true)).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(cb) = cb {
+        v["callback"] = callback(cb);
+    }
+    v
 }
 
 /// `pollTask`.

@@ -14,14 +14,18 @@ pub const USAGE: &str = "\
 mtx-bench: drives a running mtx sidecar over HTTP and reports throughput and latency.
 
 USAGE:
-  mtx-bench provision       --tenants N [--concurrency C] [--prefix P] [--cleanup] [common]
+  mtx-bench provision       --tenants N [--concurrency C] [--prefix P] [--cleanup]
+                            [--model-file F --upgrade-model G] [common]
   mtx-bench enqueue-latency --repeat R [--concurrency C] [--no-wait] [common]
   mtx-bench poll-latency    [--job ID] [--duration-ms D] [--concurrency C] [common]
 
 SCENARIOS:
   provision        subscribes N tenants <P>-00001.. asynchronously (C requests in flight), waits
                    for every job, then upgrades [\"*\"] and waits for that job; --cleanup
-                   unsubscribes the tenants afterwards.
+                   unsubscribes the tenants afterwards. With --model-file F (the sidecar's
+                   MTX_MODEL file) and --upgrade-model G, G is copied over F before the
+                   upgrade, so every tenant's schema really evolves (the sidecar re-reads a
+                   changed model file); without them the upgrade re-deploys the same version.
   enqueue-latency  sends R upgrade [\"*\"] requests (C at a time) and measures the time to 202;
                    then waits for the jobs unless --no-wait.
   poll-latency     polls pollJob of --job (or of a fresh upgrade [\"*\"] job) for D ms.
@@ -66,6 +70,8 @@ pub struct ProvisionParams {
     pub tenants: Vec<TenantId>,
     pub concurrency: usize,
     pub cleanup: bool,
+    /// `(sidecar's model file, new model)`: copied over before the upgrade phase.
+    pub switch_model: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// `enqueue-latency`: repeated `upgrade ["*"]`.
@@ -127,6 +133,11 @@ where
                 tenants,
                 concurrency: flags.positive("concurrency", 16)?,
                 cleanup: flags.switch("cleanup"),
+                switch_model: match (flags.value("model-file"), flags.value("upgrade-model")) {
+                    (Some(file), Some(new)) => Some((file.into(), new.into())),
+                    (None, None) => None,
+                    _ => return err("--model-file and --upgrade-model go together"),
+                },
             })
         }
         "enqueue-latency" => Command::EnqueueLatency(EnqueueLatencyParams {

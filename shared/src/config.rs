@@ -6,7 +6,12 @@
 //!   "url":"postgres://…"}],"redisUrl":"…","jobs":{"workerSize":4,…},"auth":"dummy",…}`;
 //! - a CAP project's `package.json` (its `cds` section) or `.cdsrc.json`, from which the
 //!   cds-mtxs keys are understood: `requires.multitenancy.jobs`,
-//!   `requires["cds.xt.SaasProvisioningService"].jobs` and `.dependencies`.
+//!   `requires["cds.xt.SaasProvisioningService"].jobs` and `.dependencies`, and the SaaS
+//!   registry credentials in `requires.multitenancy.credentials`.
+//!
+//! Authentication, SaaS registry credentials and callback delivery are in [`security`].
+
+mod security;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +22,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::tenant::DatabaseId;
+
+pub use security::{
+    AuthConfig, AuthMode, BasicUser, CallbacksConfig, JwtConfig, SaasRegistryConfig,
+};
 
 /// A value that must never be printed (URLs with passwords, client secrets).
 #[derive(Clone, PartialEq, Eq)]
@@ -119,14 +128,6 @@ pub enum ModelSource {
     Path(PathBuf),
 }
 
-/// The authentication mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// Development: every request is allowed, as a privileged user.
-    Dummy,
-}
-
 /// Job execution settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -220,7 +221,14 @@ pub struct Config {
     pub model: ModelSource,
     pub jobs: JobsConfig,
     pub pg_timeouts: PgTimeoutsConfig,
-    pub auth: AuthMode,
+    pub auth: AuthConfig,
+    /// The SaaS registry's credentials; without them status callbacks are ignored (as cds does).
+    pub saas_registry: Option<SaasRegistryConfig>,
+    /// How status callbacks are delivered.
+    pub callbacks: CallbacksConfig,
+    /// `SUBSCRIPTION_URL`: the application URL of a subscriber when the request names none;
+    /// `${tenant_subdomain}` is replaced by the subscriber's subdomain.
+    pub subscription_url: Option<String>,
     /// Largest accepted request body.
     pub body_limit: usize,
     /// `xsappname`s reported by `GET /-/cds/saas-provisioning/dependencies`.
@@ -273,7 +281,10 @@ struct Builder {
     model: Option<PathBuf>,
     jobs: JobsConfig,
     pg_timeouts: PgTimeoutsConfig,
-    auth: Option<AuthMode>,
+    auth: security::AuthSettings,
+    saas_registry: Option<SaasRegistryConfig>,
+    callbacks: CallbacksConfig,
+    subscription_url: Option<String>,
     body_limit: Option<usize>,
     dependencies: Vec<String>,
     worker_slots: Option<u32>,
@@ -324,6 +335,14 @@ impl Builder {
                 format!("{file}: cds.requires[\"cds.xt.SaasProvisioningService\"].dependencies");
             self.dependencies = string_list(deps, &key)?;
         }
+        if let Some(creds) = requires
+            .and_then(|r| r.get("multitenancy"))
+            .and_then(|m| m.get("credentials"))
+            .filter(|c| c.get("saas_registry_url").is_some())
+        {
+            let key = format!("{file}: cds.requires.multitenancy.credentials");
+            self.saas_registry = Some(security::saas_registry(creds, &key)?);
+        }
         Ok(())
     }
 
@@ -350,6 +369,9 @@ impl Builder {
             "workerSlots",
             "metricsPort",
             "dbPoolSize",
+            "saasRegistry",
+            "callbacks",
+            "subscriptionUrl",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(bad(
@@ -425,7 +447,16 @@ impl Builder {
             }
         }
         if let Some(x) = obj.get("auth") {
-            self.auth = Some(auth(&string(x, "auth")?, "auth")?);
+            self.auth.apply_file(x)?;
+        }
+        if let Some(x) = obj.get("saasRegistry") {
+            self.saas_registry = Some(security::saas_registry(x, "saasRegistry")?);
+        }
+        if let Some(x) = obj.get("callbacks") {
+            security::apply_callbacks(&mut self.callbacks, x)?;
+        }
+        if let Some(x) = obj.get("subscriptionUrl") {
+            self.subscription_url = Some(string(x, "subscriptionUrl")?);
         }
         if let Some(x) = obj.get("bodyLimit") {
             self.body_limit = Some(positive(number(x, "bodyLimit")?, "bodyLimit")? as usize);
@@ -585,8 +616,16 @@ impl Builder {
         if let Some(n) = num("MTX_WORKER_SLOTS")? {
             self.worker_slots = Some(positive_u32(n, "MTX_WORKER_SLOTS")?);
         }
-        if let Some(v) = get("MTX_AUTH") {
-            self.auth = Some(auth(v, "MTX_AUTH")?);
+        let owned = |k: &str| get(k).map(str::to_owned);
+        self.auth.apply_env(&owned)?;
+        security::apply_callbacks_env(&mut self.callbacks, &owned)?;
+        if let Some(v) = get("MTX_SAAS_CREDENTIALS") {
+            let value: Value = serde_json::from_str(v)
+                .map_err(|e| bad("MTX_SAAS_CREDENTIALS", format!("is not valid JSON: {e}")))?;
+            self.saas_registry = Some(security::saas_registry(&value, "MTX_SAAS_CREDENTIALS")?);
+        }
+        if let Some(v) = get("SUBSCRIPTION_URL") {
+            self.subscription_url = Some(v.to_owned());
         }
         Ok(())
     }
@@ -609,6 +648,8 @@ impl Builder {
                  workers on other machines cannot reach embedded SQLite files",
             ));
         }
+        let production = matches!(storage, StorageConfig::Postgres { .. });
+        let auth = self.auth.finish(production)?;
         let jobs = self.jobs;
         Ok(Config {
             config_file: self.config_file,
@@ -624,7 +665,10 @@ impl Builder {
                 .unwrap_or(jobs.worker_size.saturating_mul(jobs.cluster_size)),
             jobs,
             pg_timeouts: self.pg_timeouts,
-            auth: self.auth.unwrap_or(AuthMode::Dummy),
+            auth,
+            saas_registry: self.saas_registry,
+            callbacks: self.callbacks,
+            subscription_url: self.subscription_url,
             body_limit: self.body_limit.unwrap_or(1024 * 1024),
             dependencies: self.dependencies,
             metrics_port: self.metrics_port,
@@ -738,16 +782,6 @@ fn redis_prefix(v: &str, key: &str) -> Result<String, ConfigError> {
     Ok(v.to_owned())
 }
 
-fn auth(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
-    match v {
-        "dummy" => Ok(AuthMode::Dummy),
-        other => Err(bad(
-            key,
-            format!("unknown auth mode '{other}' (supported: dummy)"),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,13 +809,15 @@ mod tests {
             (4, 3, 100)
         );
         assert_eq!(c.model, ModelSource::Builtin);
-        assert_eq!(c.auth, AuthMode::Dummy);
+        assert_eq!(c.auth.mode, AuthMode::Dummy);
+        assert_eq!(c.saas_registry, None);
     }
 
     #[test]
     fn environment_overrides_and_errors_name_the_key() {
         let c = Config::load(&env(&[
             ("MTX_DATABASE_URL", "postgres://u:pw@h/db"),
+            ("MTX_AUTH_ALLOW_DUMMY", "true"),
             ("MTX_WORKER_SIZE", "2"),
         ]))
         .expect("loads");

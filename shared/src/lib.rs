@@ -18,12 +18,17 @@
 //!   ([`jobs::runner`]) through [`deploy`].
 //! - [`scheduler`] decides which queued task runs where and when, within the global limits
 //!   (`workerSize`, `clusterSize`, one task per tenant): in process, or on Redis.
+//! - [`callbacks`] is the durable outbox of status callbacks to the SaaS registry: recorded with
+//!   their job, delivered by every process once the job ends.
+//! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller.
 //! - [`config`] is the typed configuration, loaded once at start-up; [`metrics`] counts what the
 //!   runner does and renders it, with the queue's state, for Prometheus.
 //!
 //! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql` and `evolve`
 //! are pure.
 
+pub mod access;
+pub mod callbacks;
 pub mod config;
 pub mod control;
 pub mod csn;

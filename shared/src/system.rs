@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::callbacks::delivery::Deliverer;
 use crate::config::{Config, StorageConfig};
 use crate::control::ControlStore;
 use crate::control::postgres::PostgresControlStore;
@@ -42,7 +43,11 @@ impl System {
         let pool_size = config
             .db_pool_size
             .unwrap_or_else(|| (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4));
-        let control_pool_size = config.db_pool_size.unwrap_or(8);
+        // The control plane serves every request (enqueues and polls) and two writes per task;
+        // tenant DDL needs one connection per running task.
+        let control_pool_size = config
+            .db_pool_size
+            .unwrap_or_else(|| (config.worker_slots + 16).min(48));
         let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) = match &config
             .storage
         {
@@ -123,6 +128,21 @@ impl System {
             deployer,
             metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// The status-callback deliverer, when SaaS registry credentials are configured (without
+    /// them no callback is ever recorded, as in cds-mtxs).
+    pub fn deliverer(&self) -> anyhow::Result<Option<Arc<Deliverer>>> {
+        let Some(registry) = &self.config.saas_registry else {
+            return Ok(None);
+        };
+        let deliverer = Deliverer::new(
+            self.control.clone(),
+            registry.clone(),
+            self.config.callbacks.clone(),
+        )
+        .context("building the HTTP client for status callbacks")?;
+        Ok(Some(Arc::new(deliverer)))
     }
 
     /// A runner executing tasks with `slots` parallel slots.

@@ -4,7 +4,9 @@
 //! PostgreSQL through [`both_modes!`]. `distributed` runs the production mode as real
 //! processes (`mtx-api`, `mtx-worker`s) on Redis and PostgreSQL.
 
+mod auth;
 mod bad_input;
+mod callbacks;
 mod distributed;
 mod hygiene;
 mod jobs;

@@ -53,7 +53,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(worker.id = %worker_id, slots, "mtx-worker started");
+    let callbacks = system
+        .deliverer()?
+        .map(|d| tokio::spawn(d.run(shutdown.clone())));
     system.runner(worker_id, slots).run(shutdown).await;
+    if let Some(callbacks) = callbacks {
+        let _ = callbacks.await;
+    }
     metrics_stop.cancel();
     if let Some(server) = metrics_server {
         let _ = server.await;

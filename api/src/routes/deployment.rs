@@ -1,16 +1,19 @@
 //! `/-/cds/deployment`: the operator's synchronous tenant operations.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use mtx_shared::access::Caller;
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
 use serde_json::{Map, Value};
 
-use super::saas_provisioning::{failed, wait};
+use super::saas_provisioning::{ensure_selection, failed, wait};
 use super::tenant_id;
+use crate::auth::ensure_access;
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody};
 use crate::server::AppState;
@@ -23,6 +26,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn call(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(segment): Path<String>,
     method: Method,
     headers: HeaderMap,
@@ -33,14 +37,19 @@ async fn call(
     match call.name.as_str() {
         "getTenants" if method == Method::GET => {
             let tenants = state.jobs().tenants().await?;
-            Ok(
-                axum::Json(tenants.iter().map(|t| t.id.to_string()).collect::<Vec<_>>())
-                    .into_response(),
+            Ok(axum::Json(
+                tenants
+                    .iter()
+                    .filter(|t| caller.may_access(&t.id))
+                    .map(|t| t.id.to_string())
+                    .collect::<Vec<_>>(),
             )
+            .into_response())
         }
         "subscribe" if post => {
             let body = object(body)?;
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
+            ensure_access(&caller, &tenant)?;
             let metadata = match body.get("metadata") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(m @ Value::Object(_)) => m.clone(),
@@ -52,13 +61,14 @@ async fn call(
             };
             let mut metadata = metadata;
             metadata["subscribedTenantId"] = Value::String(tenant.to_string());
-            let job = state.jobs().subscribe(tenant, metadata, None).await?;
+            let job = state.jobs().subscribe(tenant, metadata, None, None).await?;
             finish_sync(&state, &headers, job).await
         }
         "unsubscribe" if post => {
             let body = object(body)?;
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
-            let job = state.jobs().unsubscribe(tenant).await?;
+            ensure_access(&caller, &tenant)?;
+            let job = state.jobs().unsubscribe(tenant, None).await?;
             finish_sync(&state, &headers, job).await
         }
         "upgrade" if post => {
@@ -69,6 +79,7 @@ async fn call(
             } else {
                 TenantSelection::Only(vec![tenant_id(raw)?])
             };
+            ensure_selection(&caller, &selection)?;
             let options = match body.get("options") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(o @ Value::Object(_)) => o.clone(),
@@ -78,7 +89,7 @@ async fn call(
                     ));
                 }
             };
-            match state.jobs().upgrade(selection, options).await? {
+            match state.jobs().upgrade(selection, options, None).await? {
                 Some(job) => finish_sync(&state, &headers, job).await,
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }

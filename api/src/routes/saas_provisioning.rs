@@ -1,16 +1,20 @@
 //! `/-/cds/saas-provisioning`: what the SaaS registry calls.
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use mtx_shared::access::{Caller, TenantScope};
+use mtx_shared::callbacks::{NewCallback, target};
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::jobs::{JobWithTasks, Status};
 use mtx_shared::tenant::DatabaseId;
 use serde_json::{Map, Value};
 
 use super::tenant_id;
+use crate::auth::ensure_access;
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody, prefers_async};
 use crate::server::AppState;
@@ -41,37 +45,53 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{BASE}/{{call}}"), any(call))
 }
 
-async fn list_tenants(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn list_tenants(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     let tenants = state.jobs().tenants().await?;
-    Ok(axum::Json(tenants.iter().map(wire::tenant).collect::<Vec<_>>()).into_response())
+    Ok(axum::Json(
+        tenants
+            .iter()
+            .filter(|t| caller.may_access(&t.id))
+            .map(wire::tenant)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 async fn read_tenant(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_id(&id)?;
+    // Another tenant's record is invisible, not forbidden: its existence is not revealed.
     match state.jobs().tenant(&tenant).await? {
-        Some(record) => Ok(axum::Json(wire::tenant(&record)).into_response()),
-        None => Err(ApiError::NotFound(format!("Tenant {tenant} not found"))),
+        Some(record) if caller.may_access(&tenant) => {
+            Ok(axum::Json(wire::tenant(&record)).into_response())
+        }
+        _ => Err(ApiError::NotFound(format!("Tenant {tenant} not found"))),
     }
 }
 
 async fn subscribe(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    run_subscribe(state, Some(id), headers, body).await
+    run_subscribe(state, caller, Some(id), headers, body).await
 }
 
 async fn subscribe_from_body(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    run_subscribe(state, None, headers, body).await
+    run_subscribe(state, caller, None, headers, body).await
 }
 
 /// The subscription payload: a JSON object whose known fields have the right types.
@@ -98,6 +118,7 @@ fn subscription_payload(body: JsonBody) -> Result<Map<String, Value>, ApiError> 
 
 async fn run_subscribe(
     state: AppState,
+    caller: Caller,
     url_id: Option<String>,
     headers: HeaderMap,
     body: JsonBody,
@@ -113,6 +134,7 @@ async fn run_subscribe(
             .ok_or_else(|| ApiError::mandatory("subscribedTenantId"))?,
     };
     let tenant = tenant_id(&raw_id)?;
+    ensure_access(&caller, &tenant)?;
     payload.insert(
         "subscribedTenantId".into(),
         Value::String(tenant.to_string()),
@@ -122,13 +144,20 @@ async fn run_subscribe(
         .and_then(|v| v.as_str().map(str::to_owned))
         .map(|raw| DatabaseId::parse(&raw).map_err(ApiError::BadRequest))
         .transpose()?;
-    let app_url = application_url(&headers);
+    let app_url = application_url(&state, &headers, &payload)?;
+    // Checked before anything is enqueued: a refused callback target leaves no job behind.
+    let callback = status_callback(
+        &state,
+        &headers,
+        Some(app_url.clone().unwrap_or_else(|| NO_APP_URL.to_owned())),
+    )?;
+    let asynchronous = callback.is_some() || prefers_async(&headers);
 
     let job = state
         .jobs()
-        .subscribe(tenant, Value::Object(payload), database)
+        .subscribe(tenant, Value::Object(payload), database, callback)
         .await?;
-    if prefers_async(&headers) {
+    if asynchronous {
         return Ok(accepted_with_body(&state, &headers, &job));
     }
     match wait(&state, &job).await? {
@@ -143,23 +172,90 @@ async fn run_subscribe(
     }
 }
 
-/// The application URL the SaaS registry shows the subscriber (`application_url` header).
-fn application_url(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("application_url")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// The application URL the SaaS registry shows the subscriber: the `application_url` header,
+/// else `SUBSCRIPTION_URL` with `${tenant_subdomain}` replaced by the payload's
+/// `subscribedSubdomain` (which must then be a DNS label, as it becomes part of a host name).
+fn application_url(
+    state: &AppState,
+    headers: &HeaderMap,
+    payload: &Map<String, Value>,
+) -> Result<Option<String>, ApiError> {
+    if let Some(v) = headers.get("application_url") {
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("Header 'application_url' must be text".into()))?;
+        if !v.is_empty() {
+            return Ok(Some(v.to_owned()));
+        }
+    }
+    let Some(template) = &state.system.config.subscription_url else {
+        return Ok(None);
+    };
+    const PLACEHOLDER: &str = "${tenant_subdomain}";
+    if !template.contains(PLACEHOLDER) {
+        return Ok(Some(template.clone()));
+    }
+    let Some(subdomain) = payload.get("subscribedSubdomain").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let label = !subdomain.is_empty()
+        && subdomain.len() <= 63
+        && subdomain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !subdomain.starts_with('-');
+    if !label {
+        return Err(ApiError::BadRequest(
+            "Field 'subscribedSubdomain' must be a DNS label ([A-Za-z0-9-], at most 63)".into(),
+        ));
+    }
+    Ok(Some(template.replace(PLACEHOLDER, subdomain)))
+}
+
+/// The status callback a request asks for (`status_callback` path or `mtx_status_callback`
+/// URL), resolved on the SaaS registry's origin. Ignored without registry credentials, as
+/// cds-mtxs does; anything off the registry's origin is a 400.
+fn status_callback(
+    state: &AppState,
+    headers: &HeaderMap,
+    subscription_url: Option<String>,
+) -> Result<Option<NewCallback>, ApiError> {
+    let Some(registry) = &state.system.config.saas_registry else {
+        return Ok(None);
+    };
+    let header = |name: &str| -> Result<Option<&str>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::BadRequest("Invalid callback path".into()))
+            })
+            .transpose()
+    };
+    let url = target::resolve(
+        &registry.saas_registry_url,
+        header("status_callback")?,
+        header("mtx_status_callback")?,
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(url.map(|url| NewCallback {
+        url,
+        subscription_url,
+    }))
 }
 
 async fn unsubscribe(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_id(&id)?;
-    let job = state.jobs().unsubscribe(tenant).await?;
-    if prefers_async(&headers) {
+    ensure_access(&caller, &tenant)?;
+    let callback = status_callback(&state, &headers, None)?;
+    let asynchronous = callback.is_some() || prefers_async(&headers);
+    let job = state.jobs().unsubscribe(tenant, callback).await?;
+    if asynchronous {
         // cds-mtxs answers an asynchronous unsubscribe with an empty body.
         return Ok((StatusCode::ACCEPTED, job_header_map(&state, &headers, &job)).into_response());
     }
@@ -174,6 +270,7 @@ async fn unsubscribe(
 
 async fn call(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(segment): Path<String>,
     method: axum::http::Method,
     headers: HeaderMap,
@@ -191,7 +288,7 @@ async fn call(
                 .collect::<Vec<_>>(),
         )
         .into_response()),
-        ("upgrade", "POST") => upgrade(state, headers, body).await,
+        ("upgrade", "POST") => upgrade(state, caller, headers, body).await,
         ("dependencies" | "upgrade", _) => Err(ApiError::MethodNotAllowed(format!(
             "{} must be called by {}",
             call.name,
@@ -257,19 +354,37 @@ pub(crate) fn upgrade_request(body: Option<Value>) -> Result<(TenantSelection, V
     Ok((selection, options))
 }
 
+/// 403 unless the caller may upgrade every selected tenant (`*` needs access to all tenants).
+pub(crate) fn ensure_selection(
+    caller: &Caller,
+    selection: &TenantSelection,
+) -> Result<(), ApiError> {
+    match selection {
+        TenantSelection::All if caller.scope() != TenantScope::All => Err(ApiError::Forbidden(
+            format!("User '{}' has no permission for all tenants", caller.name),
+        )),
+        TenantSelection::All => Ok(()),
+        TenantSelection::Only(ids) => ids.iter().try_for_each(|t| ensure_access(caller, t)),
+    }
+}
+
 async fn upgrade(
     state: AppState,
+    caller: Caller,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let (selection, options) = upgrade_request(body.0)?;
+    ensure_selection(&caller, &selection)?;
     if selection == TenantSelection::Only(Vec::new()) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let Some(job) = state.jobs().upgrade(selection, options).await? else {
+    let callback = status_callback(&state, &headers, None)?;
+    let asynchronous = callback.is_some() || prefers_async(&headers);
+    let Some(job) = state.jobs().upgrade(selection, options, callback).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    if prefers_async(&headers) {
+    if asynchronous {
         return Ok(accepted_with_body(&state, &headers, &job));
     }
     match wait(&state, &job).await? {

@@ -35,6 +35,15 @@ pub async fn run(client: &Sidecar, params: &ProvisionParams) -> ProvisionReport 
         wait,
     )
     .await;
+    if let Some((file, new)) = &params.switch_model
+        && let Err(e) = std::fs::copy(new, file)
+    {
+        eprintln!(
+            "mtx-bench: cannot copy {} over {}: {e}; the upgrade re-deploys the same model",
+            new.display(),
+            file.display()
+        );
+    }
     let upgrade = run_phase(
         r#"upgrade ["*"]"#,
         client,

@@ -8,6 +8,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::ControlError;
+use crate::callbacks::{CallbackState, NextStep};
 use crate::jobs::{Op, Status};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -58,6 +59,31 @@ pub(crate) fn model(raw: Option<&str>) -> Result<Option<ModelHash>, ControlError
 
 pub(crate) fn attempt(raw: i64) -> Result<u32, ControlError> {
     u32::try_from(raw).map_err(|_| ControlError::Corrupt(format!("attempt {raw} out of range")))
+}
+
+pub(crate) fn callback_state(raw: &str) -> Result<CallbackState, ControlError> {
+    raw.parse()
+        .map_err(|e: String| ControlError::Corrupt(format!("callback state: {e}")))
+}
+
+pub(crate) fn http_status(raw: Option<i64>) -> Result<Option<u16>, ControlError> {
+    raw.map(|s| {
+        u16::try_from(s).map_err(|_| ControlError::Corrupt(format!("http_status {s} out of range")))
+    })
+    .transpose()
+}
+
+/// The callback's state, next attempt time (`None`: unchanged) and delivery time after an
+/// attempt made at `at`.
+pub(crate) fn after_attempt(
+    next: NextStep,
+    at: DateTime<Utc>,
+) -> (CallbackState, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    match next {
+        NextStep::Delivered => (CallbackState::Delivered, None, Some(at_millis(at))),
+        NextStep::RetryAt(when) => (CallbackState::Pending, Some(at_millis(when)), None),
+        NextStep::GiveUp => (CallbackState::Expired, None, None),
+    }
 }
 
 pub(crate) fn json(column: &str, raw: &str) -> Result<serde_json::Value, ControlError> {

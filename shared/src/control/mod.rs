@@ -14,10 +14,12 @@ pub mod sqlite;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::callbacks::{CallbackAttempt, CallbackRecord, DueCallback, NewCallback, NextStep};
 use crate::jobs::{Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -117,6 +119,18 @@ pub trait ControlStore: Send + Sync + Debug {
         job: &Job,
         tasks: &[Task],
         queue_limit: usize,
+    ) -> Result<(), ControlError> {
+        self.insert_job_with_callback(job, tasks, queue_limit, None)
+            .await
+    }
+    /// [`ControlStore::insert_job`], recording in the same transaction the status callback the
+    /// job owes (PENDING, due as soon as the job ends).
+    async fn insert_job_with_callback(
+        &self,
+        job: &Job,
+        tasks: &[Task],
+        queue_limit: usize,
+        callback: Option<&NewCallback>,
     ) -> Result<(), ControlError>;
     async fn get_job(&self, id: &JobId) -> Result<Option<JobWithTasks>, ControlError>;
     /// The newest `limit` jobs, newest first, each with its tasks ordered by tenant.
@@ -158,6 +172,37 @@ pub trait ControlStore: Send + Sync + Debug {
     async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError>;
     /// Every QUEUED or RUNNING task, oldest first (for re-enqueueing after a restart).
     async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError>;
-    /// Deletes terminal jobs (and their tasks) last modified before `before`; returns how many.
+    /// Deletes terminal jobs (and their tasks and callbacks) last modified before `before`;
+    /// returns how many.
     async fn delete_jobs_before(&self, before: DateTime<Utc>) -> Result<u64, ControlError>;
+
+    // --- status callbacks ---
+
+    /// The callbacks of these jobs (jobs without one are absent), each with its attempts.
+    async fn callbacks_of(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, ControlError>;
+    /// Claims up to `limit` PENDING callbacks whose job has ended and whose next attempt is due,
+    /// oldest first: counts the attempt and moves `next_attempt_at` `lease` ahead, so no other
+    /// process claims them meanwhile (and they come back if this one dies). Claims by
+    /// concurrent processes never overlap.
+    async fn claim_due_callbacks(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueCallback>, ControlError>;
+    /// Records an attempt and what follows it. The state changes only if `attempt.number` is
+    /// still the callback's latest claimed attempt and it is PENDING; returns whether it did
+    /// (the attempt itself is recorded either way).
+    async fn record_callback_attempt(
+        &self,
+        job: &JobId,
+        attempt: &CallbackAttempt,
+        next: NextStep,
+    ) -> Result<bool, ControlError>;
+    /// Hands back a claimed attempt that was never sent (the process is shutting down): the
+    /// callback is due again at once and the attempt is not counted. A no-op unless
+    /// `attempt` is still the callback's latest claim.
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError>;
 }

@@ -7,6 +7,7 @@
 //! completions serialize per job and cannot deadlock.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,9 @@ use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
 use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use crate::callbacks::{
+    CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
+};
 use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -93,6 +97,7 @@ impl PostgresControlStore {
         job: &Job,
         tasks: &[Task],
         queue_limit: usize,
+        callback: Option<&NewCallback>,
     ) -> Result<(), ControlError> {
         if let Some(stray) = tasks.iter().find(|t| t.job_id != job.id) {
             return Err(ControlError::Corrupt(format!(
@@ -134,8 +139,158 @@ impl PostgresControlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(cb) = callback {
+            sqlx::query(
+                "INSERT INTO mtx.callbacks (job_id, url, subscription_url, state, attempts, \
+                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
+            )
+            .bind(job.id.0)
+            .bind(&cb.url)
+            .bind(cb.subscription_url.as_deref())
+            .bind(CallbackState::Pending.as_str())
+            .bind(codec::at_millis(job.created_at))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn callbacks_of_inner(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, ControlError> {
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.0).collect();
+        let rows = sqlx::query(
+            "SELECT job_id, url, subscription_url, state, attempts, next_attempt_at, delivered_at \
+             FROM mtx.callbacks WHERE job_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for r in &rows {
+            let job_id = JobId(r.try_get("job_id")?);
+            out.insert(
+                job_id,
+                CallbackRecord {
+                    job_id,
+                    url: r.try_get("url")?,
+                    subscription_url: r.try_get("subscription_url")?,
+                    state: codec::callback_state(r.try_get("state")?)?,
+                    attempts: codec::attempt(i64::from(r.try_get::<i32, _>("attempts")?))?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    delivered_at: r.try_get("delivered_at")?,
+                    history: Vec::new(),
+                },
+            );
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let attempts = sqlx::query(
+            "SELECT job_id, attempt, at, http_status, error FROM mtx.callback_attempts \
+             WHERE job_id = ANY($1) ORDER BY job_id, attempt",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &attempts {
+            let job_id = JobId(r.try_get("job_id")?);
+            if let Some(record) = out.get_mut(&job_id) {
+                record.history.push(CallbackAttempt {
+                    number: codec::attempt(i64::from(r.try_get::<i32, _>("attempt")?))?,
+                    at: r.try_get("at")?,
+                    http_status: codec::http_status(
+                        r.try_get::<Option<i32>, _>("http_status")?.map(i64::from),
+                    )?,
+                    error: r.try_get("error")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn claim_due_callbacks_inner(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueCallback>, ControlError> {
+        let now = codec::now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
+        // SKIP LOCKED: concurrent deliverers claim disjoint sets instead of waiting on each other.
+        let rows = sqlx::query(concat!(
+            "WITH due AS (SELECT c.job_id FROM mtx.callbacks c JOIN mtx.jobs j ON j.id = c.job_id \
+             WHERE c.state = $1 AND c.next_attempt_at <= $2 AND j.status NOT IN ",
+            unfinished_sql!(),
+            " ORDER BY c.next_attempt_at LIMIT $3 FOR UPDATE OF c SKIP LOCKED) \
+             UPDATE mtx.callbacks c SET attempts = c.attempts + 1, next_attempt_at = $4 \
+             FROM due, mtx.jobs j WHERE c.job_id = due.job_id AND j.id = c.job_id \
+             RETURNING c.job_id, c.url, c.subscription_url, c.attempts, j.op, j.status, j.error, \
+             j.modified_at"
+        ))
+        .bind(CallbackState::Pending.as_str())
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = rows
+            .iter()
+            .map(|r| {
+                Ok(DueCallback {
+                    job_id: JobId(r.try_get("job_id")?),
+                    op: codec::op(r.try_get("op")?)?,
+                    url: r.try_get("url")?,
+                    subscription_url: r.try_get("subscription_url")?,
+                    job_status: codec::status(r.try_get("status")?)?,
+                    job_error: r.try_get("error")?,
+                    ended_at: r.try_get("modified_at")?,
+                    attempt: codec::attempt(i64::from(r.try_get::<i32, _>("attempts")?))?,
+                })
+            })
+            .collect::<Result<Vec<_>, ControlError>>()?;
+        due.sort_by_key(|d| d.ended_at);
+        Ok(due)
+    }
+
+    async fn record_callback_attempt_inner(
+        &self,
+        job: &JobId,
+        attempt: &CallbackAttempt,
+        next: NextStep,
+    ) -> Result<bool, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        let number = i32::try_from(attempt.number).map_err(|_| {
+            ControlError::Corrupt(format!("callback attempt {} too large", attempt.number))
+        })?;
+        sqlx::query(
+            "INSERT INTO mtx.callback_attempts (job_id, attempt, at, http_status, error) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt) DO NOTHING",
+        )
+        .bind(job.0)
+        .bind(number)
+        .bind(codec::at_millis(attempt.at))
+        .bind(attempt.http_status.map(i32::from))
+        .bind(attempt.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let (state, next_at, delivered_at) = codec::after_attempt(next, attempt.at);
+        let changed = sqlx::query(
+            "UPDATE mtx.callbacks SET state = $3, next_attempt_at = COALESCE($4, next_attempt_at), \
+             delivered_at = $5 WHERE job_id = $1 AND attempts = $2 AND state = $6",
+        )
+        .bind(job.0)
+        .bind(number)
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(delivered_at)
+        .bind(CallbackState::Pending.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed > 0)
     }
 
     async fn upsert_tenant_inner(
@@ -634,13 +789,14 @@ impl ControlStore for PostgresControlStore {
             .collect()
     }
 
-    async fn insert_job(
+    async fn insert_job_with_callback(
         &self,
         job: &Job,
         tasks: &[Task],
         queue_limit: usize,
+        callback: Option<&NewCallback>,
     ) -> Result<(), ControlError> {
-        self.insert_job_inner(job, tasks, queue_limit)
+        self.insert_job_inner(job, tasks, queue_limit, callback)
             .await
             .map_err(codec::classify)
     }
@@ -793,5 +949,48 @@ impl ControlStore for PostgresControlStore {
         .map_err(|e| codec::classify(e.into()))?
         .rows_affected();
         Ok(deleted)
+    }
+
+    async fn callbacks_of(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, ControlError> {
+        self.callbacks_of_inner(jobs).await.map_err(codec::classify)
+    }
+
+    async fn claim_due_callbacks(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueCallback>, ControlError> {
+        self.claim_due_callbacks_inner(limit, lease)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn record_callback_attempt(
+        &self,
+        job: &JobId,
+        attempt: &CallbackAttempt,
+        next: NextStep,
+    ) -> Result<bool, ControlError> {
+        self.record_callback_attempt_inner(job, attempt, next)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE mtx.callbacks SET attempts = attempts - 1, next_attempt_at = $3 \
+             WHERE job_id = $1 AND attempts = $2 AND state = $4",
+        )
+        .bind(job.0)
+        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+        .bind(codec::now())
+        .bind(CallbackState::Pending.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
     }
 }

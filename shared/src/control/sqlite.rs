@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::callbacks::{
+    CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
+};
+
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -40,7 +44,8 @@ const MAX_READERS: u32 = 4;
 
 /// The schema, one entry per version: entry `n` takes `user_version` from `n` to `n + 1`.
 /// Append only; never edit an entry that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE model_versions (
     hash       TEXT PRIMARY KEY,
     csn        TEXT NOT NULL,
@@ -93,7 +98,31 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_job_tenant ON tasks (job_id, tenant);
 CREATE INDEX tasks_job_unfinished ON tasks (job_id) WHERE status IN ('QUEUED', 'RUNNING');
 CREATE INDEX tasks_unfinished ON tasks (created_at, id) WHERE status IN ('QUEUED', 'RUNNING');
-"#];
+"#,
+    r#"
+CREATE TABLE callbacks (
+    job_id           TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    url              TEXT NOT NULL,
+    subscription_url TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('PENDING', 'DELIVERED', 'EXPIRED')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  TEXT NOT NULL,
+    delivered_at     TEXT,
+    created_at       TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX callbacks_due ON callbacks (next_attempt_at) WHERE state = 'PENDING';
+
+CREATE TABLE callback_attempts (
+    job_id      TEXT NOT NULL REFERENCES callbacks (job_id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL CHECK (attempt >= 1),
+    at          TEXT NOT NULL,
+    http_status INTEGER,
+    error       TEXT,
+    PRIMARY KEY (job_id, attempt)
+) STRICT;
+"#,
+];
 
 /// The columns of a task, in the order [`task_from_row`] reads them.
 macro_rules! task_columns {
@@ -185,6 +214,7 @@ impl SqliteControlStore {
         job: &Job,
         tasks: &[Task],
         queue_limit: usize,
+        callback: Option<&NewCallback>,
     ) -> Result<(), ControlError> {
         if let Some(stray) = tasks.iter().find(|t| t.job_id != job.id) {
             return Err(ControlError::Corrupt(format!(
@@ -232,8 +262,162 @@ impl SqliteControlStore {
         .bind(rows)
         .execute(&mut *tx)
         .await?;
+        if let Some(cb) = callback {
+            sqlx::query(
+                "INSERT INTO callbacks (job_id, url, subscription_url, state, attempts, \
+                 next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+            )
+            .bind(job.id.to_string())
+            .bind(&cb.url)
+            .bind(cb.subscription_url.as_deref())
+            .bind(CallbackState::Pending.as_str())
+            .bind(ts_text(job.created_at))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn callbacks_of_inner(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, ControlError> {
+        let ids = codec::json_text(&json!(
+            jobs.iter().map(ToString::to_string).collect::<Vec<_>>()
+        ))?;
+        let rows = sqlx::query(
+            "SELECT job_id, url, subscription_url, state, attempts, next_attempt_at, delivered_at \
+             FROM callbacks WHERE job_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out = HashMap::new();
+        for r in &rows {
+            let job_id = JobId(uuid("job_id", r.try_get("job_id")?)?);
+            out.insert(
+                job_id,
+                CallbackRecord {
+                    job_id,
+                    url: r.try_get("url")?,
+                    subscription_url: r.try_get("subscription_url")?,
+                    state: codec::callback_state(r.try_get("state")?)?,
+                    attempts: codec::attempt(r.try_get("attempts")?)?,
+                    next_attempt_at: ts("next_attempt_at", r.try_get("next_attempt_at")?)?,
+                    delivered_at: ts_opt("delivered_at", r.try_get("delivered_at")?)?,
+                    history: Vec::new(),
+                },
+            );
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let attempts = sqlx::query(
+            "SELECT job_id, attempt, at, http_status, error FROM callback_attempts \
+             WHERE job_id IN (SELECT value FROM json_each(?1)) ORDER BY job_id, attempt",
+        )
+        .bind(&ids)
+        .fetch_all(&self.reader)
+        .await?;
+        for r in &attempts {
+            let job_id = JobId(uuid("job_id", r.try_get("job_id")?)?);
+            if let Some(record) = out.get_mut(&job_id) {
+                record.history.push(CallbackAttempt {
+                    number: codec::attempt(r.try_get("attempt")?)?,
+                    at: ts("at", r.try_get("at")?)?,
+                    http_status: codec::http_status(r.try_get("http_status")?)?,
+                    error: r.try_get("error")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn claim_due_callbacks_inner(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueCallback>, ControlError> {
+        let now = codec::now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1));
+        // The IMMEDIATE transaction holds the write lock from the select to the update, so two
+        // processes cannot claim the same callback.
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT c.job_id, c.url, c.subscription_url, c.attempts, j.op, j.status, j.error, \
+             j.modified_at FROM callbacks c JOIN jobs j ON j.id = c.job_id \
+             WHERE c.state = ?1 AND c.next_attempt_at <= ?2 AND j.status NOT IN ",
+            unfinished_sql!(),
+            " ORDER BY c.next_attempt_at LIMIT ?3"
+        ))
+        .bind(CallbackState::Pending.as_str())
+        .bind(ts_text(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let job_id: String = r.try_get("job_id")?;
+            let attempt = codec::attempt(r.try_get::<i64, _>("attempts")? + 1)?;
+            sqlx::query(
+                "UPDATE callbacks SET attempts = ?2, next_attempt_at = ?3 WHERE job_id = ?1",
+            )
+            .bind(&job_id)
+            .bind(i64::from(attempt))
+            .bind(ts_text(until))
+            .execute(&mut *tx)
+            .await?;
+            due.push(DueCallback {
+                job_id: JobId(uuid("job_id", &job_id)?),
+                op: codec::op(r.try_get("op")?)?,
+                url: r.try_get("url")?,
+                subscription_url: r.try_get("subscription_url")?,
+                job_status: codec::status(r.try_get("status")?)?,
+                job_error: r.try_get("error")?,
+                ended_at: ts("modified_at", r.try_get("modified_at")?)?,
+                attempt,
+            });
+        }
+        tx.commit().await?;
+        due.sort_by_key(|d| d.ended_at);
+        Ok(due)
+    }
+
+    async fn record_callback_attempt_inner(
+        &self,
+        job: &JobId,
+        attempt: &CallbackAttempt,
+        next: NextStep,
+    ) -> Result<bool, ControlError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO callback_attempts (job_id, attempt, at, http_status, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_id, attempt) DO NOTHING",
+        )
+        .bind(job.to_string())
+        .bind(i64::from(attempt.number))
+        .bind(ts_text(attempt.at))
+        .bind(attempt.http_status.map(i64::from))
+        .bind(attempt.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let (state, next_at, delivered_at) = codec::after_attempt(next, attempt.at);
+        let changed = sqlx::query(
+            "UPDATE callbacks SET state = ?3, next_attempt_at = COALESCE(?4, next_attempt_at), \
+             delivered_at = ?5 WHERE job_id = ?1 AND attempts = ?2 AND state = ?6",
+        )
+        .bind(job.to_string())
+        .bind(i64::from(attempt.number))
+        .bind(state.as_str())
+        .bind(next_at.map(ts_text))
+        .bind(delivered_at.map(ts_text))
+        .bind(CallbackState::Pending.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed > 0)
     }
 
     async fn upsert_tenant_inner(
@@ -745,13 +929,14 @@ impl ControlStore for SqliteControlStore {
             .collect()
     }
 
-    async fn insert_job(
+    async fn insert_job_with_callback(
         &self,
         job: &Job,
         tasks: &[Task],
         queue_limit: usize,
+        callback: Option<&NewCallback>,
     ) -> Result<(), ControlError> {
-        self.insert_job_inner(job, tasks, queue_limit)
+        self.insert_job_inner(job, tasks, queue_limit, callback)
             .await
             .map_err(codec::classify)
     }
@@ -868,6 +1053,49 @@ impl ControlStore for SqliteControlStore {
         .map_err(|e| codec::classify(e.into()))?
         .rows_affected();
         Ok(deleted)
+    }
+
+    async fn callbacks_of(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, ControlError> {
+        self.callbacks_of_inner(jobs).await.map_err(codec::classify)
+    }
+
+    async fn claim_due_callbacks(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueCallback>, ControlError> {
+        self.claim_due_callbacks_inner(limit, lease)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn record_callback_attempt(
+        &self,
+        job: &JobId,
+        attempt: &CallbackAttempt,
+        next: NextStep,
+    ) -> Result<bool, ControlError> {
+        self.record_callback_attempt_inner(job, attempt, next)
+            .await
+            .map_err(codec::classify)
+    }
+
+    async fn release_callback_claim(&self, job: &JobId, attempt: u32) -> Result<(), ControlError> {
+        sqlx::query(
+            "UPDATE callbacks SET attempts = attempts - 1, next_attempt_at = ?3 \
+             WHERE job_id = ?1 AND attempts = ?2 AND state = ?4",
+        )
+        .bind(job.to_string())
+        .bind(i64::from(attempt))
+        .bind(ts_text(codec::now()))
+        .bind(CallbackState::Pending.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| codec::classify(e.into()))?;
+        Ok(())
     }
 }
 

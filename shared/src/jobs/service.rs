@@ -1,13 +1,14 @@
 //! The job service: turns a tenant operation into a job of per-tenant tasks, records it in the
 //! control plane (the source of truth) and hands the tasks to the scheduler.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::{Job, JobId, JobWithTasks, Op, Status, Task, TaskId};
+use crate::callbacks::{CallbackRecord, NewCallback};
 use crate::config::JobsConfig;
 use crate::control::{ControlError, ControlStore, TenantRecord};
 use crate::scheduler::{Limits, QueuedTask, Scheduler, SchedulerError};
@@ -80,12 +81,14 @@ pub struct JobService {
 impl JobService {
     /// Subscribes (or re-subscribes) a tenant: deploys the current model and stores the
     /// subscription metadata (deep-merged into what is stored). `database` places a new tenant
-    /// explicitly; otherwise it goes to the least loaded database.
+    /// explicitly; otherwise it goes to the least loaded database. `callback` is recorded with
+    /// the job and sent once it ends.
     pub async fn subscribe(
         &self,
         tenant: TenantId,
         metadata: serde_json::Value,
         database: Option<DatabaseId>,
+        callback: Option<NewCallback>,
     ) -> Result<JobWithTasks, JobError> {
         let model = self.versions.current().await?;
         let existing = self.control.get_tenant(&tenant).await?;
@@ -105,22 +108,29 @@ impl JobService {
             args,
             vec![(tenant, database)],
             Some(&model.hash),
+            callback,
         )
         .await
     }
 
     /// Unsubscribes a tenant: removes its storage and its control-plane row. Unknown tenants
     /// are accepted (the job finishes without doing anything), as cds-mtxs does.
-    pub async fn unsubscribe(&self, tenant: TenantId) -> Result<JobWithTasks, JobError> {
+    pub async fn unsubscribe(
+        &self,
+        tenant: TenantId,
+        callback: Option<NewCallback>,
+    ) -> Result<JobWithTasks, JobError> {
         let database = match self.control.get_tenant(&tenant).await? {
             Some(record) => record.location.database().clone(),
             None => self.default_database()?,
         };
+        let args = serde_json::json!({});
         self.enqueue(
             Op::Unsubscribe,
-            serde_json::json!({}),
+            args,
             vec![(tenant, database)],
             None,
+            callback,
         )
         .await
     }
@@ -131,6 +141,7 @@ impl JobService {
         &self,
         selection: TenantSelection,
         options: serde_json::Value,
+        callback: Option<NewCallback>,
     ) -> Result<Option<JobWithTasks>, JobError> {
         let records: Vec<TenantRecord> = match selection {
             TenantSelection::All => self.control.list_tenants().await?,
@@ -165,7 +176,7 @@ impl JobService {
             })
             .collect();
         let args = serde_json::json!({ "options": options });
-        self.enqueue(Op::Upgrade, args, targets, Some(&model.hash))
+        self.enqueue(Op::Upgrade, args, targets, Some(&model.hash), callback)
             .await
             .map(Some)
     }
@@ -176,6 +187,7 @@ impl JobService {
         args: serde_json::Value,
         targets: Vec<(TenantId, DatabaseId)>,
         model: Option<&crate::model::ModelHash>,
+        callback: Option<NewCallback>,
     ) -> Result<JobWithTasks, JobError> {
         let now = Utc::now();
         let job = Job {
@@ -209,7 +221,7 @@ impl JobService {
             .collect();
         tasks.sort_by(|a, b| a.tenant.cmp(&b.tenant));
         self.control
-            .insert_job(&job, &tasks, self.config.queue_size)
+            .insert_job_with_callback(&job, &tasks, self.config.queue_size, callback.as_ref())
             .await?;
         let queued: Vec<QueuedTask> = tasks.iter().map(|t| self.queued(t)).collect();
         if let Err(e) = self.scheduler.enqueue(&queued).await {
@@ -364,7 +376,14 @@ impl JobService {
             .map(|t| (t.tenant.clone(), t.database.clone()))
             .collect();
         let retry = self
-            .enqueue(job.job.op, job.job.args.clone(), targets, model.as_ref())
+            // An operator's re-run: nobody waits for a callback about it.
+            .enqueue(
+                job.job.op,
+                job.job.args.clone(),
+                targets,
+                model.as_ref(),
+                None,
+            )
             .await?;
         tracing::info!(job.id = %id, retry.job.id = %retry.job.id, tasks = retry.tasks.len(), "failed tasks re-run");
         Ok(Some(retry))
@@ -397,6 +416,14 @@ impl JobService {
     /// The newest `limit` jobs, newest first.
     pub async fn jobs(&self, limit: usize) -> Result<Vec<JobWithTasks>, JobError> {
         Ok(self.control.list_jobs(limit).await?)
+    }
+
+    /// The status callbacks of these jobs, with their attempts (jobs without one are absent).
+    pub async fn callbacks(
+        &self,
+        jobs: &[JobId],
+    ) -> Result<HashMap<JobId, CallbackRecord>, JobError> {
+        Ok(self.control.callbacks_of(jobs).await?)
     }
 
     pub async fn task(&self, id: &TaskId) -> Result<Option<Task>, JobError> {
