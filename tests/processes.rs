@@ -311,6 +311,9 @@ impl Cluster {
                 "MTX_DATA_DIR".into(),
                 dir.join("data").display().to_string(),
             ),
+            // Every request acts as a privileged user: the tests are about the job system.
+            ("MTX_AUTH".into(), "dummy".into()),
+            ("MTX_AUTH_ALLOW_DUMMY".into(), "true".into()),
         ];
         env.extend(params.env.iter().cloned());
 
