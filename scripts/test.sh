@@ -360,6 +360,9 @@ main() {
 
   step "format" cargo fmt --all --check
   step "clippy" cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
+  # The distributed end-to-end tests start mtx-api and mtx-worker as processes; test runners do
+  # not build other packages' binaries for an integration test.
+  step "binaries" cargo build "${locked[@]}" --bins
   if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; they go first so the test summary closes the output.
     step "doctests" cargo test "${locked[@]}" --workspace --doc

@@ -1,9 +1,11 @@
 //! Helpers shared by the end-to-end tests: a real `mtx-api` server on port 0, in the embedded
 //! mode (SQLite in a temporary directory) or on PostgreSQL (a fresh database per server), and
 //! direct access to tenant storage for assertions. [`doubles`] holds the SaaS registry and
-//! identity service doubles.
+//! identity service doubles; [`processes`] runs the production mode as real OS processes
+//! (`mtx-api`, `mtx-worker`s, Redis).
 
 pub mod doubles;
+pub mod processes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

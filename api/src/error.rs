@@ -34,7 +34,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound(String),
     MethodNotAllowed(String),
-    /// 409: the request contradicts the state it met (a refused repair or adopt).
+    /// 409: the request contradicts the state it met (a refused repair or adopt, a retry of a
+    /// job still running).
     Conflict(String),
     /// 501: a capability this version does not have yet.
     NotImplemented(String),
@@ -148,6 +149,8 @@ impl From<JobError> for ApiError {
             JobError::QueueFull => ApiError::QueueFull,
             JobError::TenantsNotFound(_) => ApiError::NotFound(e.to_string()),
             JobError::UnknownDatabase(_) => ApiError::BadRequest(e.to_string()),
+            JobError::JobNotFound(_) => ApiError::NotFound(e.to_string()),
+            JobError::JobNotEnded(_) => ApiError::Conflict(e.to_string()),
             JobError::Control(ControlError::QueueFull) => ApiError::QueueFull,
             JobError::Control(ControlError::Unavailable(m)) => ApiError::Unavailable(m),
             JobError::Control(ControlError::Sql(s)) if is_unavailable(&s) => {

@@ -4,7 +4,8 @@
 //! - [`server`] builds the router and serves it (from an already bound listener, so tests can
 //!   use port 0), with graceful shutdown and, in the embedded mode, the in-process task runner.
 //! - `routes/` holds one module per cds-mtxs service: `saas_provisioning`, `deployment`,
-//!   `jobs`, plus `health`. Handlers only extract, parse into domain types, call one
+//!   `jobs` (with cancel, re-run and runtime limits), plus `health` and `metrics`
+//!   (Prometheus). Handlers only extract, parse into domain types, call one
 //!   `mtx_shared::jobs::service::JobService` function and map the result.
 //! - [`cli`] holds the operator's commands (`mtx-api plan | drift | repair`), which call the
 //!   same domain functions as the routes and print JSON.

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::deployment::routes())
         .merge(routes::jobs::routes())
         .merge(routes::health::routes())
+        .merge(routes::metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -152,6 +152,13 @@ pub struct JobsConfig {
     /// How long a synchronous request waits for its job before answering 202 instead.
     #[serde(with = "millis", rename = "syncTimeoutMs")]
     pub sync_timeout: Duration,
+    /// How often each runner re-enqueues unfinished tasks from the control plane (what a
+    /// flushed or restarted Redis lost comes back within this interval).
+    #[serde(with = "millis", rename = "reconcileMs")]
+    pub reconcile_every: Duration,
+    /// How long in-flight tasks may run on after SIGTERM before they are handed back.
+    #[serde(with = "millis", rename = "graceMs")]
+    pub grace: Duration,
 }
 
 mod millis {
@@ -172,6 +179,8 @@ impl Default for JobsConfig {
             task_timeout: Duration::from_secs(30 * 60),
             cleanup_age: Duration::from_secs(7 * 24 * 3600),
             sync_timeout: Duration::from_secs(10 * 60),
+            reconcile_every: Duration::from_secs(30),
+            grace: Duration::from_secs(30),
         }
     }
 }
@@ -226,6 +235,13 @@ pub struct Config {
     pub dependencies: Vec<String>,
     /// Tasks one `mtx-worker` process runs at once.
     pub worker_slots: u32,
+    /// Where `mtx-worker` serves `/metrics` (`None`: not served; 0: any free port, logged).
+    /// `mtx-api` serves `/metrics` on its own port.
+    pub metrics_port: Option<u16>,
+    /// Connections per PostgreSQL pool (the control plane's, and each tenant database's);
+    /// default: enough for this process' parallel tasks. Lower it when many processes share a
+    /// server's `max_connections`.
+    pub db_pool_size: Option<u32>,
 }
 
 impl Config {
@@ -272,6 +288,8 @@ struct Builder {
     body_limit: Option<usize>,
     dependencies: Vec<String>,
     worker_slots: Option<u32>,
+    metrics_port: Option<u16>,
+    db_pool_size: Option<u32>,
 }
 
 impl Builder {
@@ -349,6 +367,8 @@ impl Builder {
             "bodyLimit",
             "dependencies",
             "workerSlots",
+            "metricsPort",
+            "dbPoolSize",
             "saasRegistry",
             "callbacks",
             "subscriptionUrl",
@@ -447,6 +467,12 @@ impl Builder {
         if let Some(x) = obj.get("workerSlots") {
             self.worker_slots = Some(positive_u32(number(x, "workerSlots")?, "workerSlots")?);
         }
+        if let Some(x) = obj.get("dbPoolSize") {
+            self.db_pool_size = Some(positive_u32(number(x, "dbPoolSize")?, "dbPoolSize")?);
+        }
+        if let Some(x) = obj.get("metricsPort") {
+            self.metrics_port = Some(port(&number(x, "metricsPort")?.to_string(), "metricsPort")?);
+        }
         Ok(())
     }
 
@@ -475,6 +501,11 @@ impl Builder {
                     self.jobs.sync_timeout =
                         Duration::from_millis(positive(number(v, &key)?, &key)?)
                 }
+                "reconcileMs" => {
+                    self.jobs.reconcile_every =
+                        Duration::from_millis(positive(number(v, &key)?, &key)?)
+                }
+                "graceMs" => self.jobs.grace = Duration::from_millis(number(v, &key)?),
                 // cds-mtxs keys without a meaning here (our queue is durable and leases replace
                 // heartbeats); accepted so a CAP project's configuration loads unchanged.
                 "heartbeatInterval" | "heartbeatAge" | "cleanupInterval" | "t0" => {}
@@ -561,6 +592,18 @@ impl Builder {
         if let Some(n) = num("MTX_SYNC_TIMEOUT_MS")? {
             self.jobs.sync_timeout = Duration::from_millis(positive(n, "MTX_SYNC_TIMEOUT_MS")?);
         }
+        if let Some(n) = num("MTX_RECONCILE_MS")? {
+            self.jobs.reconcile_every = Duration::from_millis(positive(n, "MTX_RECONCILE_MS")?);
+        }
+        if let Some(n) = num("MTX_GRACE_MS")? {
+            self.jobs.grace = Duration::from_millis(n);
+        }
+        if let Some(n) = num("MTX_DB_POOL_SIZE")? {
+            self.db_pool_size = Some(positive_u32(n, "MTX_DB_POOL_SIZE")?);
+        }
+        if let Some(v) = get("MTX_METRICS_PORT") {
+            self.metrics_port = Some(port(v, "MTX_METRICS_PORT")?);
+        }
         if let Some(n) = num("MTX_PG_LOCK_TIMEOUT_MS")? {
             self.pg_timeouts.lock_timeout = Duration::from_millis(n);
         }
@@ -628,6 +671,8 @@ impl Builder {
             subscription_url: self.subscription_url,
             body_limit: self.body_limit.unwrap_or(1024 * 1024),
             dependencies: self.dependencies,
+            metrics_port: self.metrics_port,
+            db_pool_size: self.db_pool_size,
         })
     }
 }
@@ -780,6 +825,17 @@ mod tests {
         assert_eq!(c.jobs.worker_size, 2);
         let err = Config::load(&env(&[("MTX_WORKER_SIZE", "abc")])).expect_err("refused");
         assert_eq!(err.key, "MTX_WORKER_SIZE");
+        let c = Config::load(&env(&[
+            ("MTX_RECONCILE_MS", "1500"),
+            ("MTX_GRACE_MS", "0"),
+            ("MTX_METRICS_PORT", "9464"),
+        ]))
+        .expect("loads");
+        assert_eq!(c.jobs.reconcile_every, Duration::from_millis(1500));
+        assert_eq!(c.jobs.grace, Duration::ZERO);
+        assert_eq!(c.metrics_port, Some(9464));
+        let err = Config::load(&env(&[("MTX_RECONCILE_MS", "0")])).expect_err("refused");
+        assert_eq!(err.key, "MTX_RECONCILE_MS");
         let err = Config::load(&env(&[("MTX_CLUSTER_SIZE", "0")])).expect_err("refused");
         assert_eq!(err.key, "MTX_CLUSTER_SIZE");
         let err = Config::load(&env(&[("MTX_DATABASES", "a=postgres://x,a=postgres://y")]))

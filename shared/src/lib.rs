@@ -24,7 +24,8 @@
 //! - [`callbacks`] is the durable outbox of status callbacks to the SaaS registry: recorded with
 //!   their job, delivered by every process once the job ends.
 //! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller.
-//! - [`config`] is the typed configuration, loaded once at start-up.
+//! - [`config`] is the typed configuration, loaded once at start-up; [`metrics`] counts what the
+//!   runner does and renders it, with the queue's state, for Prometheus.
 //!
 //! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql`, `evolve`
 //! and `drift` are pure.
@@ -39,6 +40,7 @@ pub mod drift;
 pub mod evolve;
 pub mod jobs;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod scheduler;

@@ -3,7 +3,6 @@
 //! production differ only here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -15,6 +14,7 @@ use crate::control::sqlite::SqliteControlStore;
 use crate::deploy::Deployer;
 use crate::jobs::runner::{Runner, RunnerConfig};
 use crate::jobs::service::JobService;
+use crate::metrics::Metrics;
 use crate::scheduler::memory::MemoryScheduler;
 use crate::scheduler::redis::RedisScheduler;
 use crate::scheduler::{Limits, Scheduler};
@@ -33,51 +33,58 @@ pub struct System {
     pub versions: Arc<ModelVersions>,
     pub jobs: JobService,
     pub deployer: Deployer,
+    /// This process' counters (`/metrics`), incremented by its runner.
+    pub metrics: Arc<Metrics>,
 }
 
 impl System {
     /// Connects the stores and the queue named by `config` and loads the model.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool_size = (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4);
-        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) =
-            match &config.storage {
-                StorageConfig::Embedded {
-                    data_dir,
-                    file_stem,
-                } => {
-                    let control = SqliteControlStore::open(data_dir).await.with_context(|| {
-                        format!("opening the control plane in {}", data_dir.display())
+        let pool_size = config
+            .db_pool_size
+            .unwrap_or_else(|| (config.jobs.worker_size * 2 + 4).max(config.worker_slots + 4));
+        // The control plane serves every request (enqueues and polls) and two writes per task;
+        // tenant DDL needs one connection per running task.
+        let control_pool_size = config
+            .db_pool_size
+            .unwrap_or_else(|| (config.worker_slots + 16).min(48));
+        let (control, tenants): (Arc<dyn ControlStore>, Arc<dyn TenantStore>) = match &config
+            .storage
+        {
+            StorageConfig::Embedded {
+                data_dir,
+                file_stem,
+            } => {
+                let control = SqliteControlStore::open(data_dir).await.with_context(|| {
+                    format!("opening the control plane in {}", data_dir.display())
+                })?;
+                let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
+                (Arc::new(control), Arc::new(tenants))
+            }
+            StorageConfig::Postgres { databases } => {
+                let first = databases
+                    .first()
+                    .context("no PostgreSQL database configured")?;
+                let control = PostgresControlStore::connect(first.url.expose(), control_pool_size)
+                    .await
+                    .with_context(|| {
+                        format!("connecting the control plane at {}", first.url.masked())
                     })?;
-                    let tenants = SqliteTenantStore::new(data_dir.clone(), file_stem.clone());
-                    (Arc::new(control), Arc::new(tenants))
-                }
-                StorageConfig::Postgres { databases } => {
-                    let first = databases
-                        .first()
-                        .context("no PostgreSQL database configured")?;
-                    // The control plane serves every request (enqueues and polls) and two writes per
-                    // task; tenant DDL needs one connection per running task.
-                    let control_pool = (config.worker_slots + 16).min(48);
-                    let control = PostgresControlStore::connect(first.url.expose(), control_pool)
-                        .await
-                        .with_context(|| {
-                            format!("connecting the control plane at {}", first.url.masked())
-                        })?;
-                    let urls: Vec<_> = databases
-                        .iter()
-                        .map(|db| (db.id.clone(), db.url.expose().to_owned()))
-                        .collect();
-                    let timeouts = PgTimeouts {
-                        lock_timeout: config.pg_timeouts.lock_timeout,
-                        statement_timeout: config.pg_timeouts.statement_timeout,
-                    };
-                    let tenants = PostgresTenantStore::connect(&urls, pool_size)
-                        .await
-                        .context("connecting the tenant databases")?
-                        .with_timeouts(timeouts);
-                    (Arc::new(control), Arc::new(tenants))
-                }
-            };
+                let urls: Vec<_> = databases
+                    .iter()
+                    .map(|db| (db.id.clone(), db.url.expose().to_owned()))
+                    .collect();
+                let timeouts = PgTimeouts {
+                    lock_timeout: config.pg_timeouts.lock_timeout,
+                    statement_timeout: config.pg_timeouts.statement_timeout,
+                };
+                let tenants = PostgresTenantStore::connect(&urls, pool_size)
+                    .await
+                    .context("connecting the tenant databases")?
+                    .with_timeouts(timeouts);
+                (Arc::new(control), Arc::new(tenants))
+            }
+        };
         let limits = Limits {
             worker_size: config.jobs.worker_size,
             cluster_size: config.jobs.cluster_size,
@@ -119,6 +126,7 @@ impl System {
             versions,
             jobs,
             deployer,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -147,12 +155,13 @@ impl System {
                 lease: jobs.lease,
                 max_attempts: jobs.max_attempts,
                 task_timeout: jobs.task_timeout,
-                grace: Duration::from_secs(30),
+                grace: jobs.grace,
                 cleanup_age: jobs.cleanup_age,
-                reconcile_every: Duration::from_secs(30),
+                reconcile_every: jobs.reconcile_every,
             },
             self.jobs.clone(),
             self.deployer.clone(),
+            self.metrics.clone(),
         ))
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use mtx_shared::control::postgres::PostgresControlStore;
 use mtx_shared::control::sqlite::SqliteControlStore;
-use mtx_shared::control::{ControlError, ControlStore, FinishOutcome};
+use mtx_shared::control::{CancelOutcome, ControlError, ControlStore, FinishOutcome};
 use mtx_shared::jobs::{Job, JobId, Op, Status, Task, TaskId, TaskOutcome};
 use mtx_shared::model::ModelHash;
 use mtx_shared::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -89,6 +89,10 @@ conformance!(
     requeue_puts_a_running_task_back_keeping_the_last_error,
     unfinished_tasks_are_listed_oldest_first,
     only_old_terminal_jobs_are_deleted,
+    cancel_ends_queued_tasks_at_once_and_reports_running_ones,
+    cancel_of_an_all_queued_job_ends_it_and_is_idempotent,
+    cancel_of_an_unknown_job_is_none,
+    a_heartbeat_touches_only_the_running_attempt,
 );
 
 fn tenant(id: &str) -> TenantId {
@@ -167,6 +171,141 @@ async fn job_status(store: &Store, id: &JobId) -> (Status, Option<String>) {
 
 mod checks {
     use super::*;
+
+    pub async fn cancel_ends_queued_tasks_at_once_and_reports_running_ones(store: Store) {
+        let (job, tasks) = insert(&store, &["a", "b", "c"]).await;
+        store
+            .start_task(&tasks[0].id, "w1", 1)
+            .await
+            .expect("start");
+
+        let outcome = store
+            .cancel_job(&job.id)
+            .await
+            .expect("cancel")
+            .expect("the job exists");
+
+        let mut cancelled = outcome.cancelled.clone();
+        cancelled.sort();
+        let mut expected = vec![tasks[1].id, tasks[2].id];
+        expected.sort();
+        assert_eq!(cancelled, expected);
+        assert_eq!(outcome.running, [tasks[0].id]);
+        assert_eq!(outcome.status, Status::Running, "a task is still running");
+        let read = store.get_job(&job.id).await.expect("get").expect("exists");
+        let states: Vec<Status> = read.tasks.iter().map(|t| t.status).collect();
+        assert_eq!(
+            states,
+            [Status::Running, Status::Cancelled, Status::Cancelled]
+        );
+        assert!(read.tasks[1].finished_at.is_some(), "cancelled at a time");
+        assert_eq!(
+            store
+                .start_task(&tasks[1].id, "w2", 1)
+                .await
+                .expect("start"),
+            None,
+            "a cancelled task cannot start"
+        );
+
+        // The running task stops at its safe point and reports; that ends the job.
+        let ended = store
+            .finish_task(&tasks[0].id, 1, &TaskOutcome::Cancelled)
+            .await
+            .expect("finish");
+        assert!(
+            matches!(
+                ended,
+                FinishOutcome::JobEnded {
+                    status: Status::Cancelled,
+                    ..
+                }
+            ),
+            "{ended:?}"
+        );
+    }
+
+    pub async fn cancel_of_an_all_queued_job_ends_it_and_is_idempotent(store: Store) {
+        let (job, tasks) = insert(&store, &["a", "b"]).await;
+
+        let first = store
+            .cancel_job(&job.id)
+            .await
+            .expect("cancel")
+            .expect("exists");
+        assert_eq!(first.cancelled.len(), 2);
+        assert!(first.running.is_empty());
+        assert_eq!(first.status, Status::Cancelled);
+        let (status, error) = job_status(&store, &job.id).await;
+        assert_eq!(status, Status::Cancelled);
+        assert_eq!(error.as_deref(), Some("2 of 2 tasks cancelled"));
+        assert!(
+            store
+                .unfinished_tasks()
+                .await
+                .expect("unfinished")
+                .is_empty(),
+            "nothing is left for the reconciler"
+        );
+
+        let again = store
+            .cancel_job(&job.id)
+            .await
+            .expect("cancel again")
+            .expect("exists");
+        assert_eq!(
+            again,
+            CancelOutcome {
+                cancelled: Vec::new(),
+                running: Vec::new(),
+                status: Status::Cancelled,
+            }
+        );
+        assert_eq!(
+            store
+                .finish_task(&tasks[0].id, 0, &TaskOutcome::Finished)
+                .await
+                .expect("finish"),
+            FinishOutcome::Stale,
+            "a cancelled task's late result is not recorded"
+        );
+    }
+
+    pub async fn cancel_of_an_unknown_job_is_none(store: Store) {
+        insert(&store, &["a"]).await;
+        assert_eq!(store.cancel_job(&JobId::new()).await.expect("cancel"), None);
+    }
+
+    pub async fn a_heartbeat_touches_only_the_running_attempt(store: Store) {
+        let (_, tasks) = insert(&store, &["a"]).await;
+        let id = tasks[0].id;
+        assert!(
+            !store.heartbeat_task(&id, 0).await.expect("heartbeat"),
+            "a queued task has no heartbeat"
+        );
+        let started = store
+            .start_task(&id, "w1", 1)
+            .await
+            .expect("start")
+            .expect("started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        assert!(store.heartbeat_task(&id, 1).await.expect("heartbeat"));
+        assert!(
+            !store.heartbeat_task(&id, 2).await.expect("heartbeat"),
+            "another attempt's heartbeat is refused"
+        );
+
+        let task = store.get_task(&id).await.expect("get").expect("exists");
+        assert!(
+            task.modified_at > started.modified_at,
+            "{} > {}",
+            task.modified_at,
+            started.modified_at
+        );
+        assert_eq!(task.started_at, started.started_at, "the start is kept");
+        assert_eq!(task.status, Status::Running);
+    }
 
     pub async fn model_versions_are_stored_once(store: Store) {
         let hash = ModelHash::of("v1");

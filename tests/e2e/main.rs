@@ -1,12 +1,15 @@
 //! End-to-end tests: the real server on port 0, in both modes, over HTTP.
 //!
 //! Each capability has a module; every scenario runs in the embedded mode (SQLite) and on
-//! PostgreSQL through [`both_modes!`].
+//! PostgreSQL through [`both_modes!`]. `distributed` runs the production mode as real
+//! processes (`mtx-api`, `mtx-worker`s) on Redis and PostgreSQL.
 
 mod auth;
 mod bad_input;
 mod callbacks;
+mod distributed;
 mod evolve;
+mod hygiene;
 mod jobs;
 mod provisioning;
 mod startup;

@@ -1,16 +1,19 @@
-//! `/-/cds/jobs`: polling jobs and tasks.
+//! `/-/cds/jobs`: polling jobs and tasks, and job hygiene: `cancelJob`, `retryJob` (re-run the
+//! failed tasks) and the runtime `limits` (`workerSize`, `clusterSize`).
 
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use mtx_shared::access::{Caller, TenantScope};
 use mtx_shared::jobs::{JobId, JobWithTasks, TaskId};
+use mtx_shared::scheduler::Limits;
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::Call;
+use crate::extract::{Call, JsonBody};
 use crate::server::AppState;
 use crate::wire;
 
@@ -20,7 +23,14 @@ const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 1000;
 
 pub fn routes() -> Router<AppState> {
+    // Static segments win over `{call}` in the router, so these never reach `call`.
     Router::new()
+        .route(&format!("{BASE}/cancelJob"), post(cancel_job))
+        .route(&format!("{BASE}/retryJob"), post(retry_job))
+        .route(
+            &format!("{BASE}/limits"),
+            get(read_limits).put(write_limits),
+        )
         .route(&format!("{BASE}/Jobs/{{id}}"), get(read_job))
         .route(&format!("{BASE}/{{call}}"), any(call))
 }
@@ -129,4 +139,138 @@ async fn read_job(
     let job = visible_job(&state, &caller, &raw).await?;
     let callbacks = state.jobs().callbacks(&[job.job.id]).await?;
     Ok(axum::Json(wire::listed_job(&job, callbacks.get(&job.job.id))).into_response())
+}
+
+/// The raw job id of a `{"ID": "…"}` body.
+fn job_id_in(body: JsonBody) -> Result<String, ApiError> {
+    let raw = match body.0 {
+        Some(Value::Object(map)) => match map.get("ID") {
+            Some(Value::String(raw)) => raw.clone(),
+            None | Some(Value::Null) => return Err(ApiError::mandatory("ID")),
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "Field 'ID' must be a string, got {other}"
+                )));
+            }
+        },
+        None => return Err(ApiError::mandatory("ID")),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "The request body must be a JSON object".into(),
+            ));
+        }
+    };
+    Ok(raw)
+}
+
+/// Only callers acting for every tenant may change what applies to all of them.
+fn require_all_tenants(caller: &Caller) -> Result<(), ApiError> {
+    if caller.scope() == TenantScope::All {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "User '{}' may not change the job limits: they apply to every tenant",
+            caller.name
+        )))
+    }
+}
+
+/// `POST cancelJob {"ID"}`: 200 with the job as `pollJob` shows it after cancelling. A caller
+/// may cancel the jobs it may see (tenant isolation as in `pollJob`).
+async fn cancel_job(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let raw = job_id_in(body)?;
+    let id = visible_job(&state, &caller, &raw).await?.job.id;
+    let job = state
+        .jobs()
+        .cancel(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No job found for ID {id}")))?;
+    let callbacks = state.jobs().callbacks(&[id]).await?;
+    Ok(axum::Json(wire::polled_job(&job, callbacks.get(&id))).into_response())
+}
+
+/// `POST retryJob {"ID"}`: 202 with the new job (and its `Location`), or 204 when the job has no
+/// failed task.
+async fn retry_job(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let raw = job_id_in(body)?;
+    let id = visible_job(&state, &caller, &raw).await?.job.id;
+    let Some(job) = state.jobs().retry_failed(&id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut map = HeaderMap::new();
+    for (name, value) in state.job_headers(&headers, &job.job.id) {
+        map.insert(name, value);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        map,
+        axum::Json(wire::enqueued_job(&job)),
+    )
+        .into_response())
+}
+
+fn limits_body(limits: Limits) -> Value {
+    json!({ "workerSize": limits.worker_size, "clusterSize": limits.cluster_size })
+}
+
+async fn read_limits(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    require_all_tenants(&caller)?;
+    let limits = state.jobs().limits().await?;
+    Ok(axum::Json(limits_body(limits)).into_response())
+}
+
+/// `PUT limits {"workerSize"?, "clusterSize"?}`: a missing field keeps its value; 200 with the
+/// limits now in effect.
+async fn write_limits(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    require_all_tenants(&caller)?;
+    let Some(Value::Object(map)) = body.0 else {
+        return Err(ApiError::BadRequest(
+            "The request body must be a JSON object with workerSize and/or clusterSize".into(),
+        ));
+    };
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "workerSize" | "clusterSize"))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Unknown field '{unknown}' (known: workerSize, clusterSize)"
+        )));
+    }
+    let field = |name: &str| -> Result<Option<u32>, ApiError> {
+        match map.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} must be a positive integer, got {v}"))
+                }),
+        }
+    };
+    let (worker_size, cluster_size) = (field("workerSize")?, field("clusterSize")?);
+    let current = state.jobs().limits().await?;
+    let limits = Limits {
+        worker_size: worker_size.unwrap_or(current.worker_size),
+        cluster_size: cluster_size.unwrap_or(current.cluster_size),
+    };
+    let limits = state.jobs().set_limits(limits).await?;
+    Ok(axum::Json(limits_body(limits)).into_response())
 }

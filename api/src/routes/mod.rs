@@ -3,6 +3,7 @@
 pub mod deployment;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod saas_provisioning;
 
 use mtx_shared::tenant::TenantId;

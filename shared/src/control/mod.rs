@@ -67,6 +67,18 @@ pub enum FinishOutcome {
     Stale,
 }
 
+/// What cancelling a job did ([`ControlStore::cancel_job`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelOutcome {
+    /// Tasks that were QUEUED and are CANCELLED now.
+    pub cancelled: Vec<TaskId>,
+    /// Tasks that are RUNNING: they stop at a safe point once the scheduler flags them, and end
+    /// the job when the last of them ends.
+    pub running: Vec<TaskId>,
+    /// The job's status afterwards (terminal when nothing was running).
+    pub status: Status,
+}
+
 /// The control-plane store.
 #[async_trait]
 pub trait ControlStore: Send + Sync + Debug {
@@ -149,6 +161,15 @@ pub trait ControlStore: Send + Sync + Debug {
         attempt: u32,
         error: Option<&str>,
     ) -> Result<(), ControlError>;
+    /// Records that `attempt` of a RUNNING task is alive (its lease was just renewed) by
+    /// bumping `modified_at`, so the reconciler can tell a live task from one whose worker and
+    /// lease are gone. `false` when the task is not RUNNING under `attempt`.
+    async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError>;
+    /// Cancels a job: its QUEUED tasks become CANCELLED at once; RUNNING ones are reported, to be
+    /// stopped through the scheduler. When nothing is left running the job ends (rolled up
+    /// with [`crate::jobs::roll_up`]). A terminal job is left as it is. `None` for an unknown
+    /// job. Serialized with [`ControlStore::finish_task`] per job.
+    async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError>;
     /// Every QUEUED or RUNNING task, oldest first (for re-enqueueing after a restart).
     async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError>;
     /// Deletes terminal jobs (and their tasks and callbacks) last modified before `before`;

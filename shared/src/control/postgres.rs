@@ -18,7 +18,7 @@ use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
-use super::{ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
 use crate::callbacks::{
     CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
 };
@@ -487,6 +487,55 @@ impl PostgresControlStore {
         })
     }
 
+    async fn cancel_job_inner(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        let mut tx = self.pool.begin().await?;
+        // Serializes cancels of one job; task transitions lock only their own task rows.
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM mtx.jobs WHERE id = $1 FOR UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(status) = status else {
+            return Ok(None);
+        };
+        let status = codec::status(&status)?;
+        if status.is_terminal() {
+            return Ok(Some(CancelOutcome {
+                cancelled: Vec::new(),
+                running: Vec::new(),
+                status,
+            }));
+        }
+        let now = codec::now();
+        let cancelled: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE mtx.tasks SET status = $2, finished_at = $3, modified_at = $3 \
+             WHERE job_id = $1 AND status = $4 RETURNING id",
+        )
+        .bind(id.0)
+        .bind(Status::Cancelled.as_str())
+        .bind(now)
+        .bind(Status::Queued.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let running: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM mtx.tasks WHERE job_id = $1 AND status = $2")
+                .bind(id.0)
+                .bind(Status::Running.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        // After the commit, like every completion: see `end_job_if_done`.
+        let status = match self.end_job_if_done(id.0, now).await? {
+            FinishOutcome::JobEnded { status, .. } => status,
+            _ => status,
+        };
+        Ok(Some(CancelOutcome {
+            cancelled: cancelled.into_iter().map(TaskId).collect(),
+            running: running.into_iter().map(TaskId).collect(),
+            status,
+        }))
+    }
+
     async fn tasks_of(&self, jobs: &[Uuid]) -> Result<HashMap<Uuid, Vec<Task>>, ControlError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -853,6 +902,25 @@ impl ControlStore for PostgresControlStore {
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
+    }
+
+    async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError> {
+        let touched = sqlx::query(
+            "UPDATE mtx.tasks SET modified_at = $3 WHERE id = $1 AND attempt = $2 AND status = $4",
+        )
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(codec::now())
+        .bind(Status::Running.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
+        Ok(touched > 0)
+    }
+
+    async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        self.cancel_job_inner(id).await.map_err(codec::classify)
     }
 
     async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError> {

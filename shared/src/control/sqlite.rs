@@ -28,7 +28,7 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
-use super::{ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
 use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -528,23 +528,38 @@ impl SqliteControlStore {
         let Some(job) = job else {
             return Ok(FinishOutcome::Stale);
         };
+        let ended = Self::end_job_if_done(&mut tx, &job, &now).await?;
+        tx.commit().await?;
+        Ok(match ended {
+            Some((status, error)) => FinishOutcome::JobEnded { status, error },
+            None => FinishOutcome::Recorded,
+        })
+    }
+
+    /// Ends the job when none of its tasks is unfinished: rolls up the tasks' states into the
+    /// job's status and error. `None` while tasks remain. Runs inside the caller's write
+    /// transaction, which serializes it with every other write.
+    async fn end_job_if_done(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        job: &str,
+        now: &str,
+    ) -> Result<Option<(Status, Option<String>)>, ControlError> {
         let unfinished: bool = sqlx::query_scalar(concat!(
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status IN ",
             unfinished_sql!(),
             ")"
         ))
-        .bind(&job)
-        .fetch_one(&mut *tx)
+        .bind(job)
+        .fetch_one(&mut **tx)
         .await?;
         if unfinished {
-            tx.commit().await?;
-            return Ok(FinishOutcome::Recorded);
+            return Ok(None);
         }
         let rows = sqlx::query(
             "SELECT tenant, status, error FROM tasks WHERE job_id = ?1 ORDER BY tenant, id",
         )
-        .bind(&job)
-        .fetch_all(&mut *tx)
+        .bind(job)
+        .fetch_all(&mut **tx)
         .await?;
         let tasks = rows
             .iter()
@@ -558,14 +573,65 @@ impl SqliteControlStore {
             .collect::<Result<Vec<_>, ControlError>>()?;
         let (status, error) = jobs::roll_up(&tasks);
         sqlx::query("UPDATE jobs SET status = ?2, error = ?3, modified_at = ?4 WHERE id = ?1")
-            .bind(&job)
+            .bind(job)
             .bind(status.as_str())
             .bind(error.as_deref())
-            .bind(&now)
-            .execute(&mut *tx)
+            .bind(now)
+            .execute(&mut **tx)
             .await?;
+        Ok(Some((status, error)))
+    }
+
+    async fn cancel_job_inner(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        let mut tx = self.write_tx().await?;
+        let job = id.to_string();
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?1")
+            .bind(&job)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Ok(None);
+        };
+        let status = codec::status(&status)?;
+        if status.is_terminal() {
+            return Ok(Some(CancelOutcome {
+                cancelled: Vec::new(),
+                running: Vec::new(),
+                status,
+            }));
+        }
+        let now = ts_text(codec::now());
+        let cancelled: Vec<String> = sqlx::query_scalar(
+            "UPDATE tasks SET status = ?2, finished_at = ?3, modified_at = ?3 \
+             WHERE job_id = ?1 AND status = ?4 RETURNING id",
+        )
+        .bind(&job)
+        .bind(Status::Cancelled.as_str())
+        .bind(&now)
+        .bind(Status::Queued.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let running: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM tasks WHERE job_id = ?1 AND status = ?2")
+                .bind(&job)
+                .bind(Status::Running.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        let status = match Self::end_job_if_done(&mut tx, &job, &now).await? {
+            Some((ended, _)) => ended,
+            None => status,
+        };
         tx.commit().await?;
-        Ok(FinishOutcome::JobEnded { status, error })
+        let ids = |raw: Vec<String>| {
+            raw.iter()
+                .map(|r| uuid("tasks.id", r).map(TaskId))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Some(CancelOutcome {
+            cancelled: ids(cancelled)?,
+            running: ids(running)?,
+            status,
+        }))
     }
 
     async fn tasks_of(&self, jobs: &[JobId]) -> Result<HashMap<JobId, Vec<Task>>, ControlError> {
@@ -940,6 +1006,25 @@ impl ControlStore for SqliteControlStore {
         .await
         .map_err(|e| codec::classify(e.into()))?;
         Ok(())
+    }
+
+    async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError> {
+        let touched = sqlx::query(
+            "UPDATE tasks SET modified_at = ?3 WHERE id = ?1 AND attempt = ?2 AND status = ?4",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(attempt))
+        .bind(ts_text(codec::now()))
+        .bind(Status::Running.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
+        Ok(touched > 0)
+    }
+
+    async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
+        self.cancel_job_inner(id).await.map_err(codec::classify)
     }
 
     async fn unfinished_tasks(&self) -> Result<Vec<Task>, ControlError> {

@@ -4,8 +4,11 @@
 //! Per claimed task: mark it RUNNING in the control plane, renew its lease every third of the
 //! lease while it runs, execute it, record the outcome in the control plane (fenced by the
 //! attempt number), then release the claim (fenced by the token). A task whose lease is lost is
-//! abandoned without recording anything: its new owner records the result. Maintenance (reaping
+//! abandoned without recording anything: its new owner records the result. Each successful
+//! renewal is also recorded in the control plane (a heartbeat), so that the reconciler can tell
+//! a live RUNNING task from one whose lease vanished with Redis' data. Maintenance (reaping
 //! expired leases, reconciling the queue with the control plane, deleting old jobs) runs beside.
+//! Every attempt's end is counted in [`Metrics`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use super::TaskOutcome;
 use super::service::JobService;
 use crate::control::{ControlStore, FinishOutcome};
 use crate::deploy::Deployer;
+use crate::metrics::{Metrics, TaskEnd};
 use crate::scheduler::{Claim, Completion, LeaseState, Scheduler};
 
 /// How a runner behaves.
@@ -47,6 +51,7 @@ pub struct Runner {
     scheduler: Arc<dyn Scheduler>,
     deployer: Deployer,
     jobs: JobService,
+    metrics: Arc<Metrics>,
 }
 
 enum Ending {
@@ -58,13 +63,20 @@ enum Ending {
 }
 
 impl Runner {
-    pub fn new(config: RunnerConfig, jobs: JobService, deployer: Deployer) -> Self {
+    /// A runner counting what it does in `metrics`.
+    pub fn new(
+        config: RunnerConfig,
+        jobs: JobService,
+        deployer: Deployer,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             control: jobs.control.clone(),
             scheduler: jobs.scheduler.clone(),
             config,
             deployer,
             jobs,
+            metrics,
         }
     }
 
@@ -157,6 +169,7 @@ impl Runner {
             }
         };
         let started = std::time::Instant::now();
+        let _in_flight = self.metrics.in_flight();
         let lease_lost = CancellationToken::new();
         let cancel_requested = CancellationToken::new();
         let renewer = self.spawn_renewer(&claim, lease_lost.clone(), cancel_requested.clone());
@@ -173,7 +186,8 @@ impl Runner {
             () = abort.cancelled() => Ending::ShutDown,
         };
         renewer.abort();
-        let duration_ms = started.elapsed().as_millis();
+        let elapsed = started.elapsed();
+        let duration_ms = elapsed.as_millis();
 
         let (outcome, completion) = match ending {
             Ending::LeaseLost => {
@@ -184,6 +198,7 @@ impl Runner {
                 return;
             }
             Ending::ShutDown => {
+                self.metrics.task_ended(TaskEnd::HandedBack, elapsed);
                 let _ = self
                     .control
                     .requeue_task(&id, claim.attempt, Some("handed back on worker shutdown"))
@@ -209,6 +224,7 @@ impl Runner {
                 if e.is_retryable() && claim.attempt < self.config.max_attempts =>
             {
                 let backoff = retry_backoff(claim.attempt);
+                self.metrics.task_ended(TaskEnd::Retried, elapsed);
                 tracing::warn!(duration_ms, error = %e, backoff_ms = backoff.as_millis(), "task failed; will retry");
                 if let Err(ce) = self
                     .control
@@ -230,6 +246,13 @@ impl Runner {
                 )
             }
         };
+        let end = match &outcome {
+            TaskOutcome::Finished => TaskEnd::Finished,
+            TaskOutcome::Failed { .. } => TaskEnd::Failed,
+            TaskOutcome::Timeout { .. } => TaskEnd::TimedOut,
+            TaskOutcome::Cancelled => TaskEnd::Cancelled,
+        };
+        self.metrics.task_ended(end, elapsed);
         match self.record_outcome(&id, claim.attempt, &outcome).await {
             Ok(FinishOutcome::JobEnded { status, .. }) => {
                 tracing::info!(job.status = %status, "job ended");
@@ -277,8 +300,10 @@ impl Runner {
         cancel_requested: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let scheduler = self.scheduler.clone();
+        let control = self.control.clone();
         let lease = self.config.lease;
         let held = [(claim.task.task, claim.token)];
+        let attempt = claim.attempt;
         tokio::spawn(async move {
             let every = lease / 3;
             // Measured from when the last successful renewal was sent: past it, the lease may
@@ -300,6 +325,13 @@ impl Runner {
                         }
                     },
                     Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                }
+                if tokio::time::Instant::now() < deadline {
+                    // A missed heartbeat only lets the reconciler re-enqueue the task early,
+                    // which the scheduler ignores while the lease is held.
+                    if let Err(e) = control.heartbeat_task(&held[0].0, attempt).await {
+                        tracing::debug!(error = %e, "recording the heartbeat failed");
+                    }
                 }
                 if tokio::time::Instant::now() >= deadline {
                     lease_lost.cancel();
@@ -340,6 +372,7 @@ impl Runner {
             }
             match self.scheduler.reap().await {
                 Ok(expired) => {
+                    self.metrics.leases_expired(expired.len() as u64);
                     for e in expired {
                         let id = e.task.task;
                         let result = if e.requeued {

@@ -11,7 +11,7 @@ use super::{Job, JobId, JobWithTasks, Op, Status, Task, TaskId};
 use crate::callbacks::{CallbackRecord, NewCallback};
 use crate::config::JobsConfig;
 use crate::control::{ControlError, ControlStore, TenantRecord};
-use crate::scheduler::{QueuedTask, Scheduler, SchedulerError};
+use crate::scheduler::{Limits, QueuedTask, Scheduler, SchedulerError};
 use crate::tenant::{DatabaseId, TenantId, TenantStore, TenantStoreError};
 use crate::versions::{ModelVersions, VersionError};
 
@@ -33,6 +33,11 @@ pub enum JobError {
     TenantsNotFound(Vec<TenantId>),
     #[error("database '{0}' is not configured")]
     UnknownDatabase(String),
+    #[error("No job found for ID {0}")]
+    JobNotFound(JobId),
+    /// Only an ended job's failures can be re-run (a running job's tasks may still retry).
+    #[error("Job {0} has not ended yet; its failed tasks can be re-run once it has")]
+    JobNotEnded(JobId),
     #[error(transparent)]
     Control(ControlError),
     #[error(transparent)]
@@ -246,12 +251,24 @@ impl JobService {
         }
     }
 
-    /// Hands every unfinished task of the control plane to the scheduler again (idempotent).
-    /// Run at start-up and by the reconciler: the control plane is the truth, the queue only
-    /// transport, so a restarted in-process queue or a flushed Redis loses nothing.
+    /// Hands the control plane's unfinished tasks to the scheduler again (idempotent: the
+    /// scheduler ignores tasks it holds). Run at start-up and by the reconciler: the control
+    /// plane is the truth, the queue only transport, so a restarted in-process queue or a
+    /// flushed Redis loses nothing.
+    ///
+    /// QUEUED tasks always go; RUNNING ones only once their heartbeat is older than a lease
+    /// (their worker renews it every third of a lease). A live worker whose lease vanished with
+    /// Redis' data learns so at its next renewal and stops; only then can its task be claimed
+    /// again, so a flush never lets two copies of a task run at once.
     pub async fn reconcile(&self) -> Result<usize, JobError> {
         let unfinished = self.control.unfinished_tasks().await?;
-        let queued: Vec<QueuedTask> = unfinished.iter().map(|t| self.queued(t)).collect();
+        let stale_before = Utc::now()
+            - chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
+        let queued: Vec<QueuedTask> = unfinished
+            .iter()
+            .filter(|t| t.status == Status::Queued || t.modified_at < stale_before)
+            .map(|t| self.queued(t))
+            .collect();
         for chunk in queued.chunks(1000) {
             self.scheduler
                 .enqueue(chunk)
@@ -304,6 +321,96 @@ impl JobService {
 impl From<SchedulerError> for JobError {
     fn from(e: SchedulerError) -> Self {
         JobError::Control(ControlError::Unavailable(e.to_string()))
+    }
+}
+
+/// Job hygiene: cancelling, re-running failures, runtime limits.
+impl JobService {
+    /// Cancels a job: queued tasks end CANCELLED at once and leave the queue; running ones are
+    /// flagged, stop at their next safe point (the lease renewal) and end CANCELLED, unless they
+    /// finish first. Idempotent; an ended job is returned unchanged. `None` for an unknown job.
+    ///
+    /// When the queue cannot be told, the error says so (retryable): the control plane has
+    /// cancelled the queued tasks already (a worker that claims one anyway drops it), but the
+    /// running ones would go on until the call is repeated.
+    pub async fn cancel(&self, id: &JobId) -> Result<Option<JobWithTasks>, JobError> {
+        let Some(outcome) = self.control.cancel_job(id).await? else {
+            return Ok(None);
+        };
+        let tasks: Vec<TaskId> = outcome
+            .cancelled
+            .iter()
+            .chain(&outcome.running)
+            .copied()
+            .collect();
+        if !tasks.is_empty() {
+            self.scheduler.cancel(&tasks).await?;
+        }
+        tracing::info!(
+            job.id = %id,
+            tasks.cancelled = outcome.cancelled.len(),
+            tasks.running = outcome.running.len(),
+            job.status = %outcome.status,
+            "job cancelled"
+        );
+        Ok(self.control.get_job(id).await?)
+    }
+
+    /// Re-runs the tasks of an ended job that FAILED or TIMED OUT: a new job with the same
+    /// operation and arguments over those tenants, each on its recorded database and towards
+    /// the same model version (a re-run repeats the attempt, it does not pick up a newer model;
+    /// an `upgrade` does). `Ok(None)` when nothing failed.
+    pub async fn retry_failed(&self, id: &JobId) -> Result<Option<JobWithTasks>, JobError> {
+        let job = self
+            .control
+            .get_job(id)
+            .await?
+            .ok_or(JobError::JobNotFound(*id))?;
+        if !job.job.status.is_terminal() {
+            return Err(JobError::JobNotEnded(*id));
+        }
+        let failed: Vec<&Task> = job
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.status, Status::Failed | Status::Timeout))
+            .collect();
+        let Some(first) = failed.first() else {
+            return Ok(None);
+        };
+        let model = first.model.clone();
+        let targets = failed
+            .iter()
+            .map(|t| (t.tenant.clone(), t.database.clone()))
+            .collect();
+        let retry = self
+            // An operator's re-run: nobody waits for a callback about it.
+            .enqueue(
+                job.job.op,
+                job.job.args.clone(),
+                targets,
+                model.as_ref(),
+                None,
+            )
+            .await?;
+        tracing::info!(job.id = %id, retry.job.id = %retry.job.id, tasks = retry.tasks.len(), "failed tasks re-run");
+        Ok(Some(retry))
+    }
+
+    /// The limits in effect across every process sharing the queue.
+    pub async fn limits(&self) -> Result<Limits, JobError> {
+        Ok(self.scheduler.limits().await?)
+    }
+
+    /// Changes the limits for every process at once, without a restart (stored in Redis in
+    /// the production mode). Tasks already running are not interrupted; new claims obey.
+    pub async fn set_limits(&self, limits: Limits) -> Result<Limits, JobError> {
+        self.scheduler.set_limits(limits).await?;
+        tracing::info!(
+            limits.worker_size = limits.worker_size,
+            limits.cluster_size = limits.cluster_size,
+            "job limits changed"
+        );
+        Ok(limits)
     }
 }
 

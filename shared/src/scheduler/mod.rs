@@ -15,6 +15,36 @@
 //! Implementations: [`memory::MemoryScheduler`] (in process, for the embedded mode) and, with
 //! `MTX_REDIS_URL`, [`redis::RedisScheduler`] (Lua scripts over Redis). Both pass the same
 //! conformance suite ([`conformance`]).
+//!
+//! # Where the truth lives
+//! The control plane, not the queue. A job and its tasks are written there first
+//! ([`crate::jobs::service::JobService`]), then handed to the scheduler; the scheduler holds
+//! only what it needs to apply the limits ([`QueuedTask`]). Whatever the queue loses (an
+//! in-process queue on restart, a Redis without persistence, a flush) the reconciler hands back
+//! from the control plane every `MTX_RECONCILE_MS`: QUEUED tasks, and RUNNING tasks whose
+//! heartbeat (recorded on each lease renewal) is older than a lease. `enqueue` is idempotent
+//! per task, so re-enqueueing what the queue still holds changes nothing.
+//!
+//! # Why not a queue library
+//! The obvious candidate, apalis with apalis-redis 1.0, was measured for this project (design
+//! record `queue.md`) and rejected:
+//! - more than 7,999 due tasks at one fetch crash every worker, for good (an unbounded Lua
+//!   `unpack`), and a 10,000-tenant `upgrade ["*"]` is exactly that;
+//! - each task start costs O(backlog) (`LREM` on the in-flight list: about 1 ms per start at a
+//!   46,000-task backlog, a ceiling of some 900 starts per second across all workers);
+//! - `max_attempts` is ignored (a failing migration would run 25 times), and orphan rescue
+//!   neither counts the attempt nor resets the status, so a task that kills its worker loops;
+//! - a killed worker's tasks come back only after about 5 minutes, and only if a worker of the
+//!   same name registers; a Redis restart ends the worker instead of reconnecting;
+//! - it has no global limits and no per-tenant mutual exclusion at all.
+//!
+//! The limits (per database, per cluster, per tenant, lanes without starvation) need an atomic
+//! decision over shared state whatever carries the tasks; once such a scheduler exists in Redis
+//! it *is* the queue. So [`redis::RedisScheduler`] is a handful of Lua scripts on the `redis`
+//! crate, one per trait method, each atomic on the Redis thread, every loop bounded; claims cost
+//! O(active databases + scan depth), never O(backlog). Its module doc has the key layout and the
+//! failure behaviour. [`memory::MemoryScheduler`] implements the same decisions under a mutex
+//! for the embedded mode, and [`conformance`] holds both to one behaviour.
 
 pub mod conformance;
 pub mod memory;
