@@ -415,9 +415,9 @@ impl PostgresControlStore {
         }
         // Already recorded by this very attempt (a retry after the job check failed): finish
         // the job check, so a job is never left running with all its tasks done.
-        let own: Option<Uuid> = sqlx::query_scalar(concat!(
-            "SELECT job_id FROM mtx.tasks WHERE id = $1 AND attempt = $2 AND status = $3"
-        ))
+        let own: Option<Uuid> = sqlx::query_scalar(
+            "SELECT job_id FROM mtx.tasks WHERE id = $1 AND attempt = $2 AND status = $3",
+        )
         .bind(id.0)
         .bind(i64::from(attempt))
         .bind(outcome.status().as_str())
