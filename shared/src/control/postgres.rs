@@ -7,6 +7,14 @@
 //! a job is ended by whichever completion, *after its own commit*, finds no unfinished task left
 //! (the last committer always does), and a status guard on the job row lets exactly one of
 //! several such completions end it.
+//!
+//! Task bookkeeping (start, finish, requeue, heartbeat, a tenant's recorded version) commits
+//! without waiting for the WAL flush (`synchronous_commit = off`): each of these is re-derivable,
+//! because a tenant's own version marker commits durably with its DDL and every task is
+//! idempotent, so what a crash of PostgreSQL could lose (the last few milliseconds) only means a
+//! task is run once more and finds its work done. What must survive is committed durably: an
+//! accepted job, a tenant's subscription, a job's end (whose flush also makes every earlier task
+//! record durable) and the callback outbox. This takes three WAL flushes off every task.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
@@ -82,6 +90,16 @@ impl PostgresControlStore {
     /// The pool, for callers that share it (health checks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// A transaction for task bookkeeping, committed without waiting for the WAL flush (see the
+    /// module doc for why that is safe).
+    async fn relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     async fn migrate(pool: &PgPool) -> Result<(), ControlError> {
@@ -355,7 +373,7 @@ impl PostgresControlStore {
         worker: &str,
         attempt: u32,
     ) -> Result<Option<Task>, ControlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.relaxed().await?;
         let now = codec::now();
         let row = sqlx::query(concat!(
             "UPDATE mtx.tasks SET status = $2, worker = $3, attempt = $4, started_at = $5, \
@@ -397,6 +415,7 @@ impl PostgresControlStore {
         outcome: &TaskOutcome,
     ) -> Result<FinishOutcome, ControlError> {
         let now = codec::now();
+        let mut tx = self.relaxed().await?;
         let job: Option<Uuid> = sqlx::query_scalar(concat!(
             "UPDATE mtx.tasks SET status = $3, error = $4, finished_at = $5, modified_at = $5 \
              WHERE id = $1 AND attempt = $2 AND status IN ",
@@ -408,8 +427,9 @@ impl PostgresControlStore {
         .bind(outcome.status().as_str())
         .bind(outcome.error())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         if let Some(job) = job {
             return self.end_job_if_done(job, now).await;
         }
@@ -753,12 +773,16 @@ impl ControlStore for PostgresControlStore {
     /// A no-op for an unknown tenant: an upgrade that ends after the tenant was unsubscribed has
     /// nothing left to record.
     async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError> {
-        sqlx::query("UPDATE mtx.tenants SET model = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(model.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| codec::classify(e.into()))?;
+        let record = async {
+            let mut tx = self.relaxed().await?;
+            sqlx::query("UPDATE mtx.tenants SET model = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(model.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        record.await.map_err(|e| codec::classify(e.into()))?;
         Ok(())
     }
 
@@ -888,7 +912,7 @@ impl ControlStore for PostgresControlStore {
         attempt: u32,
         error: Option<&str>,
     ) -> Result<(), ControlError> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE mtx.tasks SET status = $3, error = COALESCE($4, error), modified_at = $5 \
              WHERE id = $1 AND attempt = $2 AND status = $6",
         )
@@ -897,25 +921,33 @@ impl ControlStore for PostgresControlStore {
         .bind(Status::Queued.as_str())
         .bind(error)
         .bind(codec::now())
-        .bind(Status::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| codec::classify(e.into()))?;
+        .bind(Status::Running.as_str());
+        let record = async {
+            let mut tx = self.relaxed().await?;
+            query.execute(&mut *tx).await?;
+            tx.commit().await
+        };
+        record.await.map_err(|e| codec::classify(e.into()))?;
         Ok(())
     }
 
     async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError> {
-        let touched = sqlx::query(
-            "UPDATE mtx.tasks SET modified_at = $3 WHERE id = $1 AND attempt = $2 AND status = $4",
-        )
-        .bind(id.0)
-        .bind(i64::from(attempt))
-        .bind(codec::now())
-        .bind(Status::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| codec::classify(e.into()))?
-        .rows_affected();
+        let record = async {
+            let mut tx = self.relaxed().await?;
+            let touched = sqlx::query(
+                "UPDATE mtx.tasks SET modified_at = $3 \
+                 WHERE id = $1 AND attempt = $2 AND status = $4",
+            )
+            .bind(id.0)
+            .bind(i64::from(attempt))
+            .bind(codec::now())
+            .bind(Status::Running.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await.map(|()| touched)
+        };
+        let touched = record.await.map_err(|e| codec::classify(e.into()))?;
         Ok(touched > 0)
     }
 
