@@ -143,6 +143,47 @@ impl PostgresTenantStore {
 
     /// Creates the tenant's schema and marker table if they are missing (a first change; an
     /// upgrade from a recorded version finds both there).
+    /// Names the statement a failed batch stumbled on: re-runs the change statement by
+    /// statement in a transaction that is always rolled back. Timeouts are reported as they are
+    /// (re-running would only wait again).
+    async fn failed_statement(
+        &self,
+        pool: &PgPool,
+        tenant: &TenantId,
+        schema: &str,
+        change: &SchemaChange,
+        batch_error: sqlx::Error,
+    ) -> TenantStoreError {
+        let batch_failure = |e: &sqlx::Error| TenantStoreError::Statement {
+            statement: format!("(the change's {} statements)", change.statements.len()),
+            sqlstate: sqlstate(e),
+            message: e.to_string(),
+        };
+        let whole = batch_failure(&batch_error);
+        if whole.is_timeout() {
+            return whole;
+        }
+        let Ok(mut tx) = self.begin(pool, tenant).await else {
+            return whole;
+        };
+        if change.from.is_none() && self.create_storage(&mut tx, tenant, schema).await.is_err() {
+            return whole;
+        }
+        for statement in &change.statements {
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
+                .execute(&mut *tx)
+                .await
+            {
+                return TenantStoreError::Statement {
+                    statement: statement.clone(),
+                    sqlstate: sqlstate(&e),
+                    message: e.to_string(),
+                };
+            }
+        }
+        whole
+    }
+
     async fn create_storage(
         &self,
         tx: &mut Transaction<'static, Postgres>,
@@ -181,6 +222,26 @@ fn millis(d: Duration) -> String {
 }
 
 /// `"schema"."mtx_deployments"`.
+/// The change's statements followed by the marker row, as one script. The hashes are 64
+/// validated hex digits, so they can stand as literals.
+fn change_batch(schema: &str, change: &SchemaChange) -> String {
+    let mut batch = String::new();
+    for statement in &change.statements {
+        batch.push_str(statement);
+        batch.push_str(";\n");
+    }
+    let previous = change
+        .from
+        .as_ref()
+        .map_or_else(|| "NULL".to_owned(), |h| format!("'{}'", h.as_str()));
+    batch.push_str(&format!(
+        "INSERT INTO {} (version, previous) VALUES ('{}', {previous})",
+        marker_table(schema),
+        change.to.as_str()
+    ));
+    batch
+}
+
 fn marker_table(schema: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(MARKER_TABLE))
 }
@@ -338,25 +399,13 @@ impl TenantStore for PostgresTenantStore {
                 actual,
             });
         }
-        for statement in &change.statements {
-            sqlx::raw_sql(AssertSqlSafe(statement.as_str()))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| TenantStoreError::Statement {
-                    statement: statement.clone(),
-                    sqlstate: sqlstate(&e),
-                    message: e.to_string(),
-                })?;
+        // The whole change and its marker in one round trip (simple query protocol, still inside
+        // the transaction): an upgrade costs the tenant's database no more trips than a script.
+        let batch = change_batch(schema, change);
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *tx).await {
+            drop(tx);
+            return Err(self.failed_statement(pool, tenant, schema, change, e).await);
         }
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (version, previous) VALUES ($1, $2)",
-            marker_table(schema)
-        )))
-        .bind(change.to.as_str())
-        .bind(change.from.as_ref().map(ModelHash::as_str))
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         tracing::debug!(
             tenant.id = %tenant,
