@@ -57,7 +57,7 @@ poll() { # job id → waits until it ends, prints its status
   local status
   while true; do
     status=$(curl -sf "$BASE/-/cds/jobs/pollJob(ID='$1')" | jq -r .status)
-    case "$status" in QUEUED|RUNNING) sleep 0.05 ;; *) echo "$status"; return ;; esac
+    case "$status" in QUEUED|RUNNING) sleep 0.25 ;; *) echo "$status"; return ;; esac
   done
 }
 
