@@ -34,8 +34,15 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) the process has used so far.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+# CPU seconds the whole machine has been busy so far (PostgreSQL's backends included).
+machine_cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat; }
 elapsed() { echo "$2 - $1" | bc -l; }
 log() { echo "[evolve-bench] $*" >&2; }
+# Each timed phase starts right after a checkpoint, so neither pays for the other's dirty pages
+# or the full-page images that follow a checkpoint (a superuser's right; skipped without it).
+checkpoint() { psql -X -q "$ADMIN_URL" -c CHECKPOINT >/dev/null 2>&1 || true; }
 
 # Checkouts sharing one target directory share its artifacts (cargo records sources by relative
 # path and judges freshness by mtime): touching this checkout's sources makes cargo build them.
@@ -91,16 +98,22 @@ upgrade_all() {
   curl -sf -X POST -H 'content-type: application/json' -H 'prefer: respond-async' \
     -d '{"tenants":["*"]}' "$BASE/-/cds/saas-provisioning/upgrade" | jq -r .ID
 }
+checkpoint
 start=$(now)
+cpu_before=$(cpu_secs "$SIDECAR_PID")
+machine_before=$(machine_cpu_secs)
 job=$(upgrade_all)
 status=$(poll "$job")
 end=$(now)
+SIDECAR_CPU=$(elapsed "$cpu_before" "$(cpu_secs "$SIDECAR_PID")")
+SIDECAR_MACHINE_CPU=$(elapsed "$machine_before" "$(machine_cpu_secs)")
 [[ "$(curl -sf "$BASE/-/cds/jobs/pollJob(ID='$job')" | jq '.tenants | length')" == "$TENANTS" ]] ||
   { log "the upgrade job does not cover $TENANTS tenants"; exit 1; }
 SIDECAR_SECS=$(elapsed "$start" "$end")
-log "sidecar upgrade v1 → v2: $status in ${SIDECAR_SECS}s"
+log "sidecar upgrade v1 → v2: $status in ${SIDECAR_SECS}s (CPU: sidecar ${SIDECAR_CPU}s, machine ${SIDECAR_MACHINE_CPU}s)"
 [[ "$status" == FINISHED ]] || { log "upgrade did not finish"; exit 1; }
 
+checkpoint
 start=$(now)
 job=$(upgrade_all)
 status=$(poll "$job")
@@ -131,15 +144,18 @@ for i in $(seq -f "%05g" 1 "$TENANTS"); do
   } >>"$WORK/share-$((n % WORKERS)).sql"
   n=$((n + 1))
 done
+checkpoint
 start=$(now)
+machine_before=$(machine_cpu_secs)
 for w in $(seq 0 $((WORKERS - 1))); do
   psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -f "$WORK/share-$w.sql" >/dev/null &
 done
 wait $(jobs -p)
 end=$(now)
 PSQL_SECS=$(elapsed "$start" "$end")
-log "psql baseline: ${PSQL_SECS}s"
+PSQL_MACHINE_CPU=$(elapsed "$machine_before" "$(machine_cpu_secs)")
+log "psql baseline: ${PSQL_SECS}s (CPU: machine ${PSQL_MACHINE_CPU}s)"
 
 RATIO=$(echo "$SIDECAR_SECS / $PSQL_SECS" | bc -l)
-printf '{"tenants":%d,"workers":%d,"rowsPerTenant":%d,"sidecarUpgradeSecs":%.3f,"psqlSecs":%.3f,"ratio":%.3f,"alreadyCurrentSecs":%.3f}\n' \
-  "$TENANTS" "$WORKERS" "$ROWS" "$SIDECAR_SECS" "$PSQL_SECS" "$RATIO" "$CURRENT_SECS"
+printf '{"tenants":%d,"workers":%d,"rowsPerTenant":%d,"sidecarUpgradeSecs":%.3f,"psqlSecs":%.3f,"ratio":%.3f,"alreadyCurrentSecs":%.3f,"sidecarCpuSecs":%.3f}\n' \
+  "$TENANTS" "$WORKERS" "$ROWS" "$SIDECAR_SECS" "$PSQL_SECS" "$RATIO" "$CURRENT_SECS" "$SIDECAR_CPU"

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::control::{ControlError, ControlStore};
+use crate::control::{ControlError, ControlStore, StartedTask, TenantRecord};
 use crate::drift::{self, Drift, RepairError};
 use crate::evolve;
 use crate::jobs::{Op, Task};
@@ -222,13 +222,15 @@ impl Deployer {
         }
     }
 
-    /// Carries out one task.
-    pub async fn execute(&self, task: &Task) -> Result<Deployed, DeployError> {
+    /// Carries out one task; `started.tenant` is the tenant's record as the task started.
+    pub async fn execute(&self, started: &StartedTask) -> Result<Deployed, DeployError> {
+        let task = &started.task;
+        let record = started.tenant.as_ref();
         match task.op {
-            Op::Subscribe => self.subscribe(task).await,
-            Op::Upgrade => self.upgrade(task).await,
+            Op::Subscribe => self.subscribe(task, record).await,
+            Op::Upgrade => self.upgrade(task, record).await,
             Op::Unsubscribe => self
-                .unsubscribe(task)
+                .unsubscribe(task, record)
                 .await
                 .map(|()| Deployed::Applied { statements: 0 }),
         }
@@ -239,14 +241,27 @@ impl Deployer {
         Ok(self.versions.get(hash).await?)
     }
 
-    async fn subscribe(&self, task: &Task) -> Result<Deployed, DeployError> {
+    async fn subscribe(
+        &self,
+        task: &Task,
+        record: Option<&TenantRecord>,
+    ) -> Result<Deployed, DeployError> {
         let target = self.target(task).await?;
-        let location = match self.control.get_tenant(&task.tenant).await? {
-            Some(existing) => existing.location,
+        let location = match record {
+            Some(existing) => existing.location.clone(),
             None => self.tenants.locate(&task.tenant, &task.database)?,
         };
+        // A subscription reads the tenant's own marker rather than trusting the control plane:
+        // it is rare, and it must rebuild storage that was removed behind the sidecar's back.
+        let deployed = self.tenants.deployed_version(&task.tenant, &location).await?;
         let deployed = self
-            .deploy(&task.tenant, &location, &target, UpgradeOptions::default())
+            .deploy(
+                &task.tenant,
+                &location,
+                deployed,
+                &target,
+                UpgradeOptions::default(),
+            )
             .await?;
         let metadata = task
             .args
@@ -262,13 +277,13 @@ impl Deployer {
         Ok(deployed)
     }
 
-    async fn upgrade(&self, task: &Task) -> Result<Deployed, DeployError> {
+    async fn upgrade(
+        &self,
+        task: &Task,
+        record: Option<&TenantRecord>,
+    ) -> Result<Deployed, DeployError> {
         let target = self.target(task).await?;
-        let tenant = self
-            .control
-            .get_tenant(&task.tenant)
-            .await?
-            .ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
+        let tenant = record.ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
         // The control plane records each tenant's version: a tenant already at the target is
         // done without touching its database.
         if tenant.model.as_ref() == Some(&target.hash) {
@@ -277,19 +292,27 @@ impl Deployer {
         let options =
             UpgradeOptions::from_args(task.args.get("options").unwrap_or(&serde_json::Value::Null));
         let deployed = self
-            .deploy(&task.tenant, &tenant.location, &target, options)
+            .deploy(
+                &task.tenant,
+                &tenant.location,
+                tenant.model.clone(),
+                &target,
+                options,
+            )
             .await?;
-        if tenant.model.as_ref() != Some(&target.hash) {
-            self.control
-                .set_tenant_model(&task.tenant, &target.hash)
-                .await?;
-        }
+        self.control
+            .set_tenant_model(&task.tenant, &target.hash)
+            .await?;
         Ok(deployed)
     }
 
-    async fn unsubscribe(&self, task: &Task) -> Result<(), DeployError> {
-        let location = match self.control.get_tenant(&task.tenant).await? {
-            Some(existing) => existing.location,
+    async fn unsubscribe(
+        &self,
+        task: &Task,
+        record: Option<&TenantRecord>,
+    ) -> Result<(), DeployError> {
+        let location = match record {
+            Some(existing) => existing.location.clone(),
             None => self.tenants.locate(&task.tenant, &task.database)?,
         };
         self.tenants.drop_storage(&task.tenant, &location).await?;
@@ -297,28 +320,56 @@ impl Deployer {
         Ok(())
     }
 
-    /// Brings the tenant's storage from whatever version its marker records to `target`, in one
-    /// transaction; does nothing when it is already there. A failure caused by drift (the
-    /// schema differs from the recorded version) is reported as [`DeployError::Drift`], one
-    /// caused by a time limit as the retryable [`DeployError::Busy`].
+    /// Brings the tenant's storage from version `presumed` (what the caller believes its marker
+    /// records) to `target`, in one transaction. The store checks the marker inside that
+    /// transaction, so a wrong belief costs one refused attempt, after which the change is
+    /// planned once more from the version the marker actually records; the tenant's database is
+    /// otherwise touched exactly once. A failure caused by drift (the schema differs from the
+    /// recorded version) is reported as [`DeployError::Drift`], one caused by a time limit as
+    /// the retryable [`DeployError::Busy`].
     pub async fn deploy(
         &self,
         tenant: &TenantId,
         location: &StorageLocation,
+        presumed: Option<ModelHash>,
         target: &ModelVersion,
         options: UpgradeOptions,
     ) -> Result<Deployed, DeployError> {
-        let deployed_hash = self.tenants.deployed_version(tenant, location).await?;
-        if deployed_hash.as_ref() == Some(&target.hash) {
-            return Ok(Deployed::AlreadyCurrent);
+        let mut from = presumed;
+        let mut replanned = false;
+        loop {
+            if from.as_ref() == Some(&target.hash) {
+                return Ok(Deployed::AlreadyCurrent);
+            }
+            match self.apply(tenant, location, from, target, options).await {
+                Err(DeployError::Store(TenantStoreError::VersionConflict { actual, .. }))
+                    if !replanned =>
+                {
+                    replanned = true;
+                    from = actual;
+                }
+                result => return result,
+            }
         }
+    }
+
+    /// Applies the change from `from` to `target` (refused if the tenant's marker does not
+    /// record `from`).
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        location: &StorageLocation,
+        from: Option<ModelHash>,
+        target: &ModelVersion,
+        options: UpgradeOptions,
+    ) -> Result<Deployed, DeployError> {
         let statements = self
-            .statements(deployed_hash.as_ref(), target, location, options)
+            .statements(from.as_ref(), target, location, options)
             .await?;
         let count = statements.len();
         let change = SchemaChange {
             statements,
-            from: deployed_hash,
+            from,
             to: target.hash.clone(),
         };
         match self.tenants.apply(tenant, location, &change).await {

@@ -37,6 +37,14 @@ pub struct TenantRecord {
     pub model: Option<ModelHash>,
 }
 
+/// A task just marked RUNNING ([`ControlStore::start_task`]), with its tenant's record as it was
+/// at that moment: `None` for a tenant not (or no longer) subscribed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedTask {
+    pub task: Task,
+    pub tenant: Option<TenantRecord>,
+}
+
 /// Errors of the control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -143,7 +151,7 @@ pub trait ControlStore: Send + Sync + Debug {
         id: &TaskId,
         worker: &str,
         attempt: u32,
-    ) -> Result<Option<Task>, ControlError>;
+    ) -> Result<Option<StartedTask>, ControlError>;
     /// Records how `attempt` ended, and ends the job when this was its last unfinished task
     /// (rolling up status and error summary with [`crate::jobs::roll_up`]). Serialized per job,
     /// so concurrent completions cannot leave a job unfinished.

@@ -22,11 +22,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
-use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use super::{
+    CancelOutcome, ControlError, ControlStore, FinishOutcome, StartedTask, TenantRecord, metadata,
+};
 use crate::callbacks::{
     CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
 };
@@ -65,6 +67,10 @@ macro_rules! tenant_columns {
 #[derive(Debug, Clone)]
 pub struct PostgresControlStore {
     pool: PgPool,
+    /// The same database, with `synchronous_commit = off` for the whole session: task
+    /// bookkeeping runs here as single autocommit statements, one round trip each (the module
+    /// doc says why it may skip the WAL flush).
+    bookkeeping: PgPool,
 }
 
 impl PostgresControlStore {
@@ -77,29 +83,25 @@ impl PostgresControlStore {
             .connect(url)
             .await
             .map_err(|e| codec::classify(e.into()))?;
-        Self::migrate(&pool).await?;
-        Ok(Self { pool })
+        Self::from_pool(pool).await
     }
 
-    /// Wraps an existing pool and brings schema `mtx` up to date.
+    /// Wraps an existing pool (and a bookkeeping pool of the same size to the same database,
+    /// connected on demand) and brings schema `mtx` up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self, ControlError> {
         Self::migrate(&pool).await?;
-        Ok(Self { pool })
+        let relaxed = (*pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let bookkeeping = PgPoolOptions::new()
+            .max_connections(pool.options().get_max_connections())
+            .connect_lazy_with(relaxed);
+        Ok(Self { pool, bookkeeping })
     }
 
     /// The pool, for callers that share it (health checks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// A transaction for task bookkeeping, committed without waiting for the WAL flush (see the
-    /// module doc for why that is safe).
-    async fn relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
     }
 
     async fn migrate(pool: &PgPool) -> Result<(), ControlError> {
@@ -372,40 +374,49 @@ impl PostgresControlStore {
         id: &TaskId,
         worker: &str,
         attempt: u32,
-    ) -> Result<Option<Task>, ControlError> {
-        let mut tx = self.relaxed().await?;
-        let now = codec::now();
+    ) -> Result<Option<StartedTask>, ControlError> {
+        // One statement: the task, the job (only its first start matches, and so locks, the job
+        // row) and the tenant's record, which the task needs next.
         let row = sqlx::query(concat!(
-            "UPDATE mtx.tasks SET status = $2, worker = $3, attempt = $4, started_at = $5, \
-             modified_at = $5, finished_at = NULL \
+            "WITH started AS (UPDATE mtx.tasks SET status = $2, worker = $3, attempt = $4, \
+             started_at = $5, modified_at = $5, finished_at = NULL \
              WHERE id = $1 AND status IN ",
             unfinished_sql!(),
             " RETURNING ",
-            task_columns!()
+            task_columns!(),
+            "), job AS (UPDATE mtx.jobs SET status = $2, modified_at = $5 \
+             WHERE id = (SELECT job_id FROM started) AND status = $6) \
+             SELECT started.*, tenant.id AS tenant_id, tenant.metadata::text AS tenant_metadata, \
+             tenant.location::text AS tenant_location, tenant.model AS tenant_model, \
+             tenant.created_at AS tenant_created_at, tenant.modified_at AS tenant_modified_at \
+             FROM started LEFT JOIN mtx.tenants tenant ON tenant.id = started.tenant"
         ))
         .bind(id.0)
         .bind(Status::Running.as_str())
         .bind(worker)
         .bind(i64::from(attempt))
-        .bind(now)
-        .fetch_optional(&mut *tx)
+        .bind(codec::now())
+        .bind(Status::Queued.as_str())
+        .fetch_optional(&self.bookkeeping)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let task = task_from_row(&row)?;
-        // Only the first start of a job matches (and so locks) the job row.
-        sqlx::query(
-            "UPDATE mtx.jobs SET status = $2, modified_at = $3 WHERE id = $1 AND status = $4",
-        )
-        .bind(task.job_id.0)
-        .bind(Status::Running.as_str())
-        .bind(now)
-        .bind(Status::Queued.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(task))
+        let tenant = match row.try_get::<Option<String>, _>("tenant_id")? {
+            None => None,
+            Some(tenant) => Some(TenantRecord {
+                id: codec::tenant(&tenant)?,
+                metadata: codec::json("metadata", row.try_get("tenant_metadata")?)?,
+                created_at: row.try_get("tenant_created_at")?,
+                modified_at: row.try_get("tenant_modified_at")?,
+                location: codec::location(row.try_get("tenant_location")?)?,
+                model: codec::model(row.try_get("tenant_model")?)?,
+            }),
+        };
+        Ok(Some(StartedTask {
+            task: task_from_row(&row)?,
+            tenant,
+        }))
     }
 
     async fn finish_task_inner(
@@ -415,7 +426,6 @@ impl PostgresControlStore {
         outcome: &TaskOutcome,
     ) -> Result<FinishOutcome, ControlError> {
         let now = codec::now();
-        let mut tx = self.relaxed().await?;
         let job: Option<Uuid> = sqlx::query_scalar(concat!(
             "UPDATE mtx.tasks SET status = $3, error = $4, finished_at = $5, modified_at = $5 \
              WHERE id = $1 AND attempt = $2 AND status IN ",
@@ -427,9 +437,8 @@ impl PostgresControlStore {
         .bind(outcome.status().as_str())
         .bind(outcome.error())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.bookkeeping)
         .await?;
-        tx.commit().await?;
         if let Some(job) = job {
             return self.end_job_if_done(job, now).await;
         }
@@ -773,16 +782,12 @@ impl ControlStore for PostgresControlStore {
     /// A no-op for an unknown tenant: an upgrade that ends after the tenant was unsubscribed has
     /// nothing left to record.
     async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError> {
-        let record = async {
-            let mut tx = self.relaxed().await?;
-            sqlx::query("UPDATE mtx.tenants SET model = $2 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(model.as_str())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        };
-        record.await.map_err(|e| codec::classify(e.into()))?;
+        sqlx::query("UPDATE mtx.tenants SET model = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(model.as_str())
+            .execute(&self.bookkeeping)
+            .await
+            .map_err(|e| codec::classify(e.into()))?;
         Ok(())
     }
 
@@ -887,7 +892,7 @@ impl ControlStore for PostgresControlStore {
         id: &TaskId,
         worker: &str,
         attempt: u32,
-    ) -> Result<Option<Task>, ControlError> {
+    ) -> Result<Option<StartedTask>, ControlError> {
         self.start_task_inner(id, worker, attempt)
             .await
             .map_err(codec::classify)
@@ -922,32 +927,26 @@ impl ControlStore for PostgresControlStore {
         .bind(error)
         .bind(codec::now())
         .bind(Status::Running.as_str());
-        let record = async {
-            let mut tx = self.relaxed().await?;
-            query.execute(&mut *tx).await?;
-            tx.commit().await
-        };
-        record.await.map_err(|e| codec::classify(e.into()))?;
+        query
+            .execute(&self.bookkeeping)
+            .await
+            .map_err(|e| codec::classify(e.into()))?;
         Ok(())
     }
 
     async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError> {
-        let record = async {
-            let mut tx = self.relaxed().await?;
-            let touched = sqlx::query(
-                "UPDATE mtx.tasks SET modified_at = $3 \
-                 WHERE id = $1 AND attempt = $2 AND status = $4",
-            )
-            .bind(id.0)
-            .bind(i64::from(attempt))
-            .bind(codec::now())
-            .bind(Status::Running.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await.map(|()| touched)
-        };
-        let touched = record.await.map_err(|e| codec::classify(e.into()))?;
+        let touched = sqlx::query(
+            "UPDATE mtx.tasks SET modified_at = $3 \
+             WHERE id = $1 AND attempt = $2 AND status = $4",
+        )
+        .bind(id.0)
+        .bind(i64::from(attempt))
+        .bind(codec::now())
+        .bind(Status::Running.as_str())
+        .execute(&self.bookkeeping)
+        .await
+        .map_err(|e| codec::classify(e.into()))?
+        .rows_affected();
         Ok(touched > 0)
     }
 

@@ -28,7 +28,9 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
-use super::{CancelOutcome, ControlError, ControlStore, FinishOutcome, TenantRecord, metadata};
+use super::{
+    CancelOutcome, ControlError, ControlStore, FinishOutcome, StartedTask, TenantRecord, metadata,
+};
 use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -470,7 +472,7 @@ impl SqliteControlStore {
         id: &TaskId,
         worker: &str,
         attempt: u32,
-    ) -> Result<Option<Task>, ControlError> {
+    ) -> Result<Option<StartedTask>, ControlError> {
         let mut tx = self.write_tx().await?;
         let now = ts_text(codec::now());
         let row = sqlx::query(concat!(
@@ -498,8 +500,17 @@ impl SqliteControlStore {
             .bind(Status::Queued.as_str())
             .execute(&mut *tx)
             .await?;
+        let tenant = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants WHERE id = ?1"
+        ))
+        .bind(task.tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let tenant = tenant.as_ref().map(tenant_from_row).transpose()?;
         tx.commit().await?;
-        Ok(Some(task))
+        Ok(Some(StartedTask { task, tenant }))
     }
 
     async fn finish_task_inner(
@@ -967,7 +978,7 @@ impl ControlStore for SqliteControlStore {
         id: &TaskId,
         worker: &str,
         attempt: u32,
-    ) -> Result<Option<Task>, ControlError> {
+    ) -> Result<Option<StartedTask>, ControlError> {
         self.start_task_inner(id, worker, attempt)
             .await
             .map_err(codec::classify)
