@@ -130,6 +130,16 @@ pub enum Deployed {
     Applied { statements: usize },
 }
 
+/// What a task did to its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub deployed: Deployed,
+    /// The version the tenant's storage is at now, when the control plane does not record it
+    /// yet. The runner records it together with the task's outcome
+    /// ([`crate::control::FinishedTask::tenant_model`]), in the same write.
+    pub tenant_model: Option<ModelHash>,
+}
+
 /// Options of an upgrade, from the request's `options`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpgradeOptions {
@@ -223,16 +233,16 @@ impl Deployer {
     }
 
     /// Carries out one task; `started.tenant` is the tenant's record as the task started.
-    pub async fn execute(&self, started: &StartedTask) -> Result<Deployed, DeployError> {
+    pub async fn execute(&self, started: &StartedTask) -> Result<Executed, DeployError> {
         let task = &started.task;
         let record = started.tenant.as_ref();
         match task.op {
             Op::Subscribe => self.subscribe(task, record).await,
             Op::Upgrade => self.upgrade(task, record).await,
-            Op::Unsubscribe => self
-                .unsubscribe(task, record)
-                .await
-                .map(|()| Deployed::Applied { statements: 0 }),
+            Op::Unsubscribe => self.unsubscribe(task, record).await.map(|()| Executed {
+                deployed: Deployed::Applied { statements: 0 },
+                tenant_model: None,
+            }),
         }
     }
 
@@ -245,7 +255,7 @@ impl Deployer {
         &self,
         task: &Task,
         record: Option<&TenantRecord>,
-    ) -> Result<Deployed, DeployError> {
+    ) -> Result<Executed, DeployError> {
         let target = self.target(task).await?;
         let location = match record {
             Some(existing) => existing.location.clone(),
@@ -253,7 +263,10 @@ impl Deployer {
         };
         // A subscription reads the tenant's own marker rather than trusting the control plane:
         // it is rare, and it must rebuild storage that was removed behind the sidecar's back.
-        let deployed = self.tenants.deployed_version(&task.tenant, &location).await?;
+        let deployed = self
+            .tenants
+            .deployed_version(&task.tenant, &location)
+            .await?;
         let deployed = self
             .deploy(
                 &task.tenant,
@@ -268,26 +281,31 @@ impl Deployer {
             .get("data")
             .cloned()
             .unwrap_or_else(|| serde_json::json!({}));
-        self.control
+        let tenant = self
+            .control
             .upsert_tenant(&task.tenant, &metadata, &location)
             .await?;
-        self.control
-            .set_tenant_model(&task.tenant, &target.hash)
-            .await?;
-        Ok(deployed)
+        Ok(Executed {
+            deployed,
+            tenant_model: (tenant.model.as_ref() != Some(&target.hash))
+                .then(|| target.hash.clone()),
+        })
     }
 
     async fn upgrade(
         &self,
         task: &Task,
         record: Option<&TenantRecord>,
-    ) -> Result<Deployed, DeployError> {
+    ) -> Result<Executed, DeployError> {
         let target = self.target(task).await?;
         let tenant = record.ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
         // The control plane records each tenant's version: a tenant already at the target is
         // done without touching its database.
         if tenant.model.as_ref() == Some(&target.hash) {
-            return Ok(Deployed::AlreadyCurrent);
+            return Ok(Executed {
+                deployed: Deployed::AlreadyCurrent,
+                tenant_model: None,
+            });
         }
         let options =
             UpgradeOptions::from_args(task.args.get("options").unwrap_or(&serde_json::Value::Null));
@@ -300,10 +318,10 @@ impl Deployer {
                 options,
             )
             .await?;
-        self.control
-            .set_tenant_model(&task.tenant, &target.hash)
-            .await?;
-        Ok(deployed)
+        Ok(Executed {
+            deployed,
+            tenant_model: Some(target.hash.clone()),
+        })
     }
 
     async fn unsubscribe(

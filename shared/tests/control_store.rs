@@ -13,7 +13,9 @@ use serde_json::json;
 
 use mtx_shared::control::postgres::PostgresControlStore;
 use mtx_shared::control::sqlite::SqliteControlStore;
-use mtx_shared::control::{CancelOutcome, ControlError, ControlStore, FinishOutcome};
+use mtx_shared::control::{
+    CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, TenantRecord,
+};
 use mtx_shared::jobs::{Job, JobId, Op, Status, Task, TaskId, TaskOutcome};
 use mtx_shared::model::ModelHash;
 use mtx_shared::tenant::{DatabaseId, StorageLocation, TenantId};
@@ -83,6 +85,8 @@ conformance!(
     the_queue_limit_holds_under_concurrent_inserts,
     ten_thousand_tasks_insert_in_well_under_a_second,
     start_task_marks_task_and_job_running,
+    start_task_reads_the_tenants_record,
+    a_batch_of_finishes_records_tenant_models_and_ends_each_job_once,
     the_last_finish_ends_the_job_with_the_roll_up,
     a_stale_attempt_is_rejected,
     concurrent_finishes_end_the_job_exactly_once,
@@ -287,7 +291,8 @@ mod checks {
             .start_task(&id, "w1", 1)
             .await
             .expect("start")
-            .expect("started");
+            .expect("started")
+            .task;
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         assert!(store.heartbeat_task(&id, 1).await.expect("heartbeat"));
@@ -623,6 +628,8 @@ mod checks {
             .await
             .expect("start")
             .expect("a queued task starts");
+        assert_eq!(started.tenant, None, "tenant a is not subscribed");
+        let started = started.task;
 
         assert_eq!(started.status, Status::Running);
         assert_eq!(started.worker.as_deref(), Some("worker-1"));
@@ -638,7 +645,8 @@ mod checks {
             .start_task(&tasks[0].id, "worker-2", 2)
             .await
             .expect("start")
-            .expect("a RUNNING task whose lease expired starts again");
+            .expect("a RUNNING task whose lease expired starts again")
+            .task;
         assert_eq!(
             (again.worker.as_deref(), again.attempt),
             (Some("worker-2"), 2)
@@ -652,7 +660,8 @@ mod checks {
             store
                 .start_task(&tasks[0].id, "worker-3", 3)
                 .await
-                .expect("start"),
+                .expect("start")
+                .map(|s| s.task),
             None,
             "a terminal task must not start"
         );
@@ -660,8 +669,123 @@ mod checks {
             store
                 .start_task(&TaskId::new(), "w", 1)
                 .await
-                .expect("start"),
+                .expect("start")
+                .map(|s| s.task),
             None
+        );
+    }
+
+    pub async fn start_task_reads_the_tenants_record(store: Store) {
+        let t = tenant("a");
+        let record = store
+            .upsert_tenant(
+                &t,
+                &json!({"subscribedSubdomain": "a"}),
+                &pg_location("a", "db1"),
+            )
+            .await
+            .expect("subscribe");
+        let v1 = ModelHash::of("v1");
+        store.set_tenant_model(&t, &v1).await.expect("set model");
+        let (_, tasks) = insert(&store, &["a"]).await;
+
+        let started = store
+            .start_task(&tasks[0].id, "w", 1)
+            .await
+            .expect("start")
+            .expect("started");
+        assert_eq!(
+            started.tenant,
+            Some(TenantRecord {
+                model: Some(v1),
+                ..record
+            })
+        );
+    }
+
+    pub async fn a_batch_of_finishes_records_tenant_models_and_ends_each_job_once(store: Store) {
+        for t in ["a", "b", "c"] {
+            store
+                .upsert_tenant(&tenant(t), &json!({}), &pg_location(t, "db1"))
+                .await
+                .expect("subscribe");
+        }
+        let (first, first_tasks) = insert(&store, &["a", "b"]).await;
+        let (second, second_tasks) = insert(&store, &["c"]).await;
+        let stale = &second_tasks[0];
+        for t in first_tasks.iter().chain([stale]) {
+            store.start_task(&t.id, "w", 1).await.expect("start");
+        }
+        let v2 = ModelHash::of("v2");
+        let ended_at = now() - chrono::Duration::seconds(5);
+        let finished = |task: &Task, attempt, outcome, model: Option<&ModelHash>| FinishedTask {
+            id: task.id,
+            attempt,
+            outcome,
+            finished_at: ended_at,
+            tenant_model: model.cloned(),
+        };
+
+        let outcomes = store
+            .finish_tasks(&[
+                finished(&first_tasks[0], 1, TaskOutcome::Finished, Some(&v2)),
+                finished(stale, 7, TaskOutcome::Finished, Some(&v2)),
+                finished(
+                    &first_tasks[1],
+                    1,
+                    TaskOutcome::Failed {
+                        error: "boom".into(),
+                    },
+                    None,
+                ),
+            ])
+            .await
+            .expect("finish a batch");
+
+        let summary = "1 of 2 tasks failed; first: b: boom".to_owned();
+        let ended = FinishOutcome::JobEnded {
+            status: Status::Failed,
+            error: Some(summary.clone()),
+        };
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+        assert_eq!(outcomes[1], FinishOutcome::Stale, "attempt 7 never ran");
+        assert!(
+            (outcomes[0] == ended && outcomes[2] == FinishOutcome::Recorded)
+                || (outcomes[0] == FinishOutcome::Recorded && outcomes[2] == ended),
+            "exactly one of the job's tasks reports its end: {outcomes:?}"
+        );
+        assert_eq!(
+            job_status(&store, &first.id).await,
+            (Status::Failed, Some(summary))
+        );
+        assert_eq!(job_status(&store, &second.id).await.0, Status::Running);
+        let model_of = |t: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .get_tenant(&tenant(t))
+                    .await
+                    .expect("get")
+                    .expect("exists")
+                    .model
+            }
+        };
+        assert_eq!(model_of("a").await, Some(v2), "recorded with the outcome");
+        let a = store
+            .get_task(&first_tasks[0].id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            a.finished_at,
+            Some(ended_at),
+            "the attempt's end, not the write's time"
+        );
+        assert_eq!(model_of("b").await, None, "no model given, none recorded");
+        assert_eq!(model_of("c").await, None, "a stale attempt records nothing");
+        assert_eq!(
+            store.finish_tasks(&[]).await.expect("an empty batch"),
+            Vec::new()
         );
     }
 

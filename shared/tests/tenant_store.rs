@@ -397,6 +397,21 @@ mod checks {
             "{refused:?}"
         );
         assert!(probe.columns(&location, "Authors").await.is_empty());
+
+        let from_elsewhere = SchemaChange {
+            from: Some(version("v0")),
+            ..again
+        };
+        let refused = store.apply(&t1, &location, &from_elsewhere).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(TenantStoreError::VersionConflict { expected: Some(e), actual: Some(a), .. })
+                    if *e == version("v0") && *a == version("v1")
+            ),
+            "{refused:?}"
+        );
+        assert!(probe.columns(&location, "Authors").await.is_empty());
         assert_eq!(
             store.deployed_version(&t1, &location).await.expect("read"),
             Some(version("v1"))

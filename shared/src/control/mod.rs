@@ -45,6 +45,19 @@ pub struct StartedTask {
     pub tenant: Option<TenantRecord>,
 }
 
+/// How one attempt of a task ended, for [`ControlStore::finish_tasks`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedTask {
+    pub id: TaskId,
+    pub attempt: u32,
+    pub outcome: TaskOutcome,
+    /// When the attempt ended, which may be a little before its outcome is written.
+    pub finished_at: DateTime<Utc>,
+    /// The model version the attempt left its tenant's storage at, recorded as the tenant's
+    /// version together with the outcome (`None`: the tenant's record is left as it is).
+    pub tenant_model: Option<ModelHash>,
+}
+
 /// Errors of the control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -152,15 +165,32 @@ pub trait ControlStore: Send + Sync + Debug {
         worker: &str,
         attempt: u32,
     ) -> Result<Option<StartedTask>, ControlError>;
-    /// Records how `attempt` ended, and ends the job when this was its last unfinished task
-    /// (rolling up status and error summary with [`crate::jobs::roll_up`]). Serialized per job,
-    /// so concurrent completions cannot leave a job unfinished.
+    /// Records how attempts of tasks ended (with the versions their tenants are at now), in one
+    /// write, and ends each job whose last unfinished task was among them (rolling up status
+    /// and error summary with [`crate::jobs::roll_up`]). Concurrent completions cannot leave a
+    /// job unfinished. One outcome per input, in input order; of several tasks of a job that
+    /// ended, one reports [`FinishOutcome::JobEnded`].
+    async fn finish_tasks(
+        &self,
+        finished: &[FinishedTask],
+    ) -> Result<Vec<FinishOutcome>, ControlError>;
+    /// [`ControlStore::finish_tasks`] for one task that leaves its tenant's version as it is.
     async fn finish_task(
         &self,
         id: &TaskId,
         attempt: u32,
         outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, ControlError>;
+    ) -> Result<FinishOutcome, ControlError> {
+        let finished = FinishedTask {
+            id: *id,
+            attempt,
+            outcome: outcome.clone(),
+            finished_at: Utc::now(),
+            tenant_model: None,
+        };
+        let mut outcomes = self.finish_tasks(std::slice::from_ref(&finished)).await?;
+        Ok(outcomes.pop().unwrap_or(FinishOutcome::Stale))
+    }
     /// Puts a RUNNING task back to QUEUED (retry after a failed attempt, or hand-back on
     /// shutdown), keeping the last error.
     async fn requeue_task(

@@ -27,12 +27,13 @@ use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
 use super::{
-    CancelOutcome, ControlError, ControlStore, FinishOutcome, StartedTask, TenantRecord, metadata,
+    CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, StartedTask,
+    TenantRecord, metadata,
 };
 use crate::callbacks::{
     CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
 };
-use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
+use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
 
@@ -93,8 +94,12 @@ impl PostgresControlStore {
         let relaxed = (*pool.connect_options())
             .clone()
             .options([("synchronous_commit", "off")]);
+        // No liveness ping before each use either: it would double the round trips of task
+        // bookkeeping, and a connection that died meanwhile fails the write as unavailable,
+        // which its callers retry.
         let bookkeeping = PgPoolOptions::new()
             .max_connections(pool.options().get_max_connections())
+            .test_before_acquire(false)
             .connect_lazy_with(relaxed);
         Ok(Self { pool, bookkeeping })
     }
@@ -419,46 +424,104 @@ impl PostgresControlStore {
         }))
     }
 
-    async fn finish_task_inner(
+    async fn finish_tasks_inner(
         &self,
-        id: &TaskId,
-        attempt: u32,
-        outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, ControlError> {
+        finished: &[FinishedTask],
+    ) -> Result<Vec<FinishOutcome>, ControlError> {
         let now = codec::now();
-        let job: Option<Uuid> = sqlx::query_scalar(concat!(
-            "UPDATE mtx.tasks SET status = $3, error = $4, finished_at = $5, modified_at = $5 \
-             WHERE id = $1 AND attempt = $2 AND status IN ",
+        let ids: Vec<Uuid> = finished.iter().map(|f| f.id.0).collect();
+        let attempts: Vec<i64> = finished.iter().map(|f| i64::from(f.attempt)).collect();
+        let statuses: Vec<&str> = finished
+            .iter()
+            .map(|f| f.outcome.status().as_str())
+            .collect();
+        let errors: Vec<Option<&str>> = finished.iter().map(|f| f.outcome.error()).collect();
+        let finished_at: Vec<DateTime<Utc>> = finished
+            .iter()
+            .map(|f| codec::at_millis(f.finished_at))
+            .collect();
+        let models: Vec<Option<&str>> = finished
+            .iter()
+            .map(|f| f.tenant_model.as_ref().map(ModelHash::as_str))
+            .collect();
+        // One statement for the whole batch: the tasks, and the tenants' versions of those
+        // whose attempt still owned them.
+        let recorded: Vec<(Uuid, Uuid)> = sqlx::query_as(concat!(
+            "WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], \
+             $4::text[], $5::text[], $7::timestamptz[]) \
+             AS o(id, attempt, status, error, model, finished_at)), \
+             done AS (UPDATE mtx.tasks t SET status = o.status, error = o.error, \
+             finished_at = o.finished_at, modified_at = $6 FROM outcome o \
+             WHERE t.id = o.id AND t.attempt = o.attempt AND t.status IN ",
             unfinished_sql!(),
-            " RETURNING job_id"
+            " RETURNING t.id, t.job_id, t.tenant, o.model), \
+             tenant AS (UPDATE mtx.tenants SET model = done.model FROM done \
+             WHERE mtx.tenants.id = done.tenant AND done.model IS NOT NULL) \
+             SELECT id, job_id FROM done"
         ))
-        .bind(id.0)
-        .bind(i64::from(attempt))
-        .bind(outcome.status().as_str())
-        .bind(outcome.error())
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&errors)
+        .bind(&models)
         .bind(now)
-        .fetch_optional(&self.bookkeeping)
+        .bind(&finished_at)
+        .fetch_all(&self.bookkeeping)
         .await?;
-        if let Some(job) = job {
-            return self.end_job_if_done(job, now).await;
+        let recorded: HashMap<Uuid, Uuid> = recorded.into_iter().collect();
+        // Not recorded now: either stale (another attempt owns the task, or it is terminal) or
+        // recorded by this very attempt before, when a retry follows a failed job check. The
+        // latter still owes the job check, so a job is never left running with all tasks done.
+        let missing: Vec<usize> = (0..finished.len())
+            .filter(|&i| !recorded.contains_key(&ids[i]))
+            .collect();
+        let own: HashMap<Uuid, Uuid> = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            fn pick<T: Copy>(values: &[T], at: &[usize]) -> Vec<T> {
+                at.iter().map(|&i| values[i]).collect()
+            }
+            sqlx::query_as::<_, (Uuid, Uuid)>(
+                "SELECT t.id, t.job_id FROM mtx.tasks t \
+                 JOIN unnest($1::uuid[], $2::bigint[], $3::text[]) AS o(id, attempt, status) \
+                 ON t.id = o.id AND t.attempt = o.attempt AND t.status = o.status",
+            )
+            .bind(pick(&ids, &missing))
+            .bind(pick(&attempts, &missing))
+            .bind(pick(&statuses, &missing))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let mut jobs: Vec<Uuid> = recorded.values().chain(own.values()).copied().collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        let mut ended = HashMap::new();
+        for job in jobs {
+            if let FinishOutcome::JobEnded { status, error } =
+                self.end_job_if_done(job, now).await?
+            {
+                ended.insert(job, (status, error));
+            }
         }
-        // Already recorded by this very attempt (a retry after the job check failed): finish
-        // the job check, so a job is never left running with all its tasks done.
-        let own: Option<Uuid> = sqlx::query_scalar(
-            "SELECT job_id FROM mtx.tasks WHERE id = $1 AND attempt = $2 AND status = $3",
-        )
-        .bind(id.0)
-        .bind(i64::from(attempt))
-        .bind(outcome.status().as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        match own {
-            Some(job) => match self.end_job_if_done(job, now).await? {
-                ended @ FinishOutcome::JobEnded { .. } => Ok(ended),
-                _ => Ok(FinishOutcome::Stale),
-            },
-            None => Ok(FinishOutcome::Stale),
-        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let mut ending = |job: &Uuid| {
+                    ended
+                        .remove(job)
+                        .map(|(status, error)| FinishOutcome::JobEnded { status, error })
+                };
+                if let Some(job) = recorded.get(id) {
+                    ending(job).unwrap_or(FinishOutcome::Recorded)
+                } else if let Some(job) = own.get(id) {
+                    ending(job).unwrap_or(FinishOutcome::Stale)
+                } else {
+                    FinishOutcome::Stale
+                }
+            })
+            .collect())
     }
 
     /// Ends the job if none of its tasks is unfinished. Runs after the caller's task update has
@@ -898,13 +961,14 @@ impl ControlStore for PostgresControlStore {
             .map_err(codec::classify)
     }
 
-    async fn finish_task(
+    async fn finish_tasks(
         &self,
-        id: &TaskId,
-        attempt: u32,
-        outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, ControlError> {
-        self.finish_task_inner(id, attempt, outcome)
+        finished: &[FinishedTask],
+    ) -> Result<Vec<FinishOutcome>, ControlError> {
+        if finished.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.finish_tasks_inner(finished)
             .await
             .map_err(codec::classify)
     }

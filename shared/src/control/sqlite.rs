@@ -29,9 +29,10 @@ use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
 use super::{
-    CancelOutcome, ControlError, ControlStore, FinishOutcome, StartedTask, TenantRecord, metadata,
+    CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, StartedTask,
+    TenantRecord, metadata,
 };
-use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
+use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId};
 use crate::model::ModelHash;
 use crate::tenant::{DatabaseId, StorageLocation, TenantId};
 
@@ -513,38 +514,49 @@ impl SqliteControlStore {
         Ok(Some(StartedTask { task, tenant }))
     }
 
-    async fn finish_task_inner(
+    async fn finish_tasks_inner(
         &self,
-        id: &TaskId,
-        attempt: u32,
-        outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, ControlError> {
+        finished: &[FinishedTask],
+    ) -> Result<Vec<FinishOutcome>, ControlError> {
         // The IMMEDIATE transaction holds the database's write lock: completions are serialized
-        // (per job, and beyond), so exactly one of them sees the last task finish.
+        // (per job, and beyond), so exactly one of them sees the last task finish. The whole
+        // batch is one transaction, so one fsync.
         let mut tx = self.write_tx().await?;
         let now = ts_text(codec::now());
-        let job: Option<String> = sqlx::query_scalar(concat!(
-            "UPDATE tasks SET status = ?3, error = ?4, finished_at = ?5, modified_at = ?5 \
-             WHERE id = ?1 AND attempt = ?2 AND status IN ",
-            unfinished_sql!(),
-            " RETURNING job_id"
-        ))
-        .bind(id.to_string())
-        .bind(i64::from(attempt))
-        .bind(outcome.status().as_str())
-        .bind(outcome.error())
-        .bind(&now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(job) = job else {
-            return Ok(FinishOutcome::Stale);
-        };
-        let ended = Self::end_job_if_done(&mut tx, &job, &now).await?;
+        let mut outcomes = Vec::with_capacity(finished.len());
+        for f in finished {
+            let done: Option<(String, String)> = sqlx::query_as(concat!(
+                "UPDATE tasks SET status = ?3, error = ?4, finished_at = ?6, modified_at = ?5 \
+                 WHERE id = ?1 AND attempt = ?2 AND status IN ",
+                unfinished_sql!(),
+                " RETURNING job_id, tenant"
+            ))
+            .bind(f.id.to_string())
+            .bind(i64::from(f.attempt))
+            .bind(f.outcome.status().as_str())
+            .bind(f.outcome.error())
+            .bind(&now)
+            .bind(ts_text(codec::at_millis(f.finished_at)))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((job, tenant)) = done else {
+                outcomes.push(FinishOutcome::Stale);
+                continue;
+            };
+            if let Some(model) = &f.tenant_model {
+                sqlx::query("UPDATE tenants SET model = ?2 WHERE id = ?1")
+                    .bind(&tenant)
+                    .bind(model.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            outcomes.push(match Self::end_job_if_done(&mut tx, &job, &now).await? {
+                Some((status, error)) => FinishOutcome::JobEnded { status, error },
+                None => FinishOutcome::Recorded,
+            });
+        }
         tx.commit().await?;
-        Ok(match ended {
-            Some((status, error)) => FinishOutcome::JobEnded { status, error },
-            None => FinishOutcome::Recorded,
-        })
+        Ok(outcomes)
     }
 
     /// Ends the job when none of its tasks is unfinished: rolls up the tasks' states into the
@@ -984,13 +996,14 @@ impl ControlStore for SqliteControlStore {
             .map_err(codec::classify)
     }
 
-    async fn finish_task(
+    async fn finish_tasks(
         &self,
-        id: &TaskId,
-        attempt: u32,
-        outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, ControlError> {
-        self.finish_task_inner(id, attempt, outcome)
+        finished: &[FinishedTask],
+    ) -> Result<Vec<FinishOutcome>, ControlError> {
+        if finished.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.finish_tasks_inner(finished)
             .await
             .map_err(codec::classify)
     }

@@ -2,9 +2,10 @@
 //! in the embedded mode, inside `mtx-api`.
 //!
 //! Per claimed task: mark it RUNNING in the control plane, renew its lease every third of the
-//! lease while it runs, execute it, record the outcome in the control plane (fenced by the
-//! attempt number), then release the claim (fenced by the token). A task whose lease is lost is
-//! abandoned without recording anything: its new owner records the result. Each successful
+//! lease while it runs, execute it, release the claim (fenced by the token) and hand the
+//! outcome to the [`recorder`](super::recorder), which writes it to the control plane (fenced
+//! by the attempt number) batched with others. A task whose lease is lost is abandoned without
+//! recording anything: its new owner records the result. Each successful
 //! renewal is also recorded in the control plane (a heartbeat), so that the reconciler can tell
 //! a live RUNNING task from one whose lease vanished with Redis' data. Maintenance (reaping
 //! expired leases, reconciling the queue with the control plane, deleting old jobs) runs beside.
@@ -19,8 +20,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::TaskOutcome;
+use super::recorder::{self, OutcomeSender};
 use super::service::JobService;
-use crate::control::{ControlStore, FinishOutcome};
+use crate::control::{ControlStore, FinishedTask};
 use crate::deploy::Deployer;
 use crate::metrics::{Metrics, TaskEnd};
 use crate::scheduler::{Claim, Completion, LeaseState, Scheduler};
@@ -55,7 +57,7 @@ pub struct Runner {
 }
 
 enum Ending {
-    Done(Result<crate::deploy::Deployed, crate::deploy::DeployError>),
+    Done(Result<crate::deploy::Executed, crate::deploy::DeployError>),
     TimedOut,
     Cancelled,
     LeaseLost,
@@ -86,12 +88,17 @@ impl Runner {
         let tracker = TaskTracker::new();
         // In-flight tasks are aborted (and handed back) only when the grace period is over.
         let abort = CancellationToken::new();
+        // The recorder ends after the last slot (and so the last sender) is gone.
+        let (outcomes, queue) = recorder::channel(self.config.slots as usize * 4);
+        tracker.spawn(recorder::run(self.control.clone(), queue));
         for slot in 0..self.config.slots {
             let me = self.clone();
             let shutdown = shutdown.clone();
             let abort = abort.clone();
-            tracker.spawn(async move { me.slot_loop(slot, shutdown, abort).await });
+            let outcomes = outcomes.clone();
+            tracker.spawn(async move { me.slot_loop(slot, shutdown, abort, outcomes).await });
         }
+        drop(outcomes);
         let me = self.clone();
         let maintenance_stop = shutdown.clone();
         tracker.spawn(async move { me.maintenance_loop(maintenance_stop).await });
@@ -109,7 +116,13 @@ impl Runner {
         }
     }
 
-    async fn slot_loop(&self, slot: u32, shutdown: CancellationToken, abort: CancellationToken) {
+    async fn slot_loop(
+        &self,
+        slot: u32,
+        shutdown: CancellationToken,
+        abort: CancellationToken,
+        outcomes: OutcomeSender,
+    ) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             match self
@@ -128,7 +141,9 @@ impl Runner {
                         task.attempt = claim.attempt,
                         worker.slot = slot,
                     );
-                    self.execute(claim, &abort).instrument(span).await;
+                    self.execute(claim, &abort, &outcomes)
+                        .instrument(span)
+                        .await;
                 }
                 Ok(None) => {
                     tokio::select! {
@@ -148,7 +163,7 @@ impl Runner {
         }
     }
 
-    async fn execute(&self, claim: Claim, abort: &CancellationToken) {
+    async fn execute(&self, claim: Claim, abort: &CancellationToken, outcomes: &OutcomeSender) {
         let id = claim.task.task;
         let task = match self
             .control
@@ -186,9 +201,11 @@ impl Runner {
             () = abort.cancelled() => Ending::ShutDown,
         };
         renewer.abort();
+        let finished_at = Utc::now();
         let elapsed = started.elapsed();
         let duration_ms = elapsed.as_millis();
 
+        let mut tenant_model = None;
         let (outcome, completion) = match ending {
             Ending::LeaseLost => {
                 tracing::warn!(
@@ -216,8 +233,9 @@ impl Runner {
                 },
                 Completion::Done,
             ),
-            Ending::Done(Ok(deployed)) => {
-                tracing::info!(duration_ms, ?deployed, "task finished");
+            Ending::Done(Ok(executed)) => {
+                tracing::info!(duration_ms, deployed = ?executed.deployed, "task finished");
+                tenant_model = executed.tenant_model;
                 (TaskOutcome::Finished, Completion::Done)
             }
             Ending::Done(Err(e))
@@ -253,43 +271,17 @@ impl Runner {
             TaskOutcome::Cancelled => TaskEnd::Cancelled,
         };
         self.metrics.task_ended(end, elapsed);
-        match self.record_outcome(&id, claim.attempt, &outcome).await {
-            Ok(FinishOutcome::JobEnded { status, .. }) => {
-                tracing::info!(job.status = %status, "job ended");
-            }
-            Ok(FinishOutcome::Recorded) => {}
-            Ok(FinishOutcome::Stale) => {
-                tracing::warn!("result not recorded: another attempt owns the task")
-            }
-            Err(e) => {
-                // Leave the claim to expire: the task is re-run (idempotently) and recorded then.
-                tracing::warn!(error = %e, "could not record the task's outcome");
-                return;
-            }
-        }
         self.release(&claim, completion).await;
-    }
-
-    /// Records a task's outcome, retrying transient control-plane errors a few times (recording
-    /// is idempotent per attempt).
-    async fn record_outcome(
-        &self,
-        id: &crate::jobs::TaskId,
-        attempt: u32,
-        outcome: &TaskOutcome,
-    ) -> Result<FinishOutcome, crate::control::ControlError> {
-        let mut pause = Duration::from_millis(100);
-        let mut tries = 0;
-        loop {
-            match self.control.finish_task(id, attempt, outcome).await {
-                Err(e) if tries < 4 => {
-                    tracing::warn!(error = %e, "recording the task's outcome failed; retrying");
-                    tries += 1;
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                result => return result,
-            }
+        let finished = FinishedTask {
+            id,
+            attempt: claim.attempt,
+            outcome,
+            finished_at,
+            tenant_model,
+        };
+        if outcomes.send(finished).await.is_err() {
+            // Only when the recorder is gone, i.e. never while slots run.
+            tracing::error!("the outcome recorder stopped; the reconciler will re-run the task");
         }
     }
 

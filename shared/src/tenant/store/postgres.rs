@@ -62,8 +62,11 @@ impl PostgresTenantStore {
     ) -> Result<Self, TenantStoreError> {
         let mut pools = Vec::with_capacity(databases.len());
         for (id, url) in databases {
+            // No liveness ping before each use: it would add a round trip to every change, and a
+            // connection that died meanwhile fails the change as unavailable, which is retried.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections_per_db)
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(|source| TenantStoreError::Connect {
@@ -422,7 +425,10 @@ impl TenantStore for PostgresTenantStore {
             change_script(schema, change)
         );
         let mut conn = pool.acquire().await.map_err(fail)?;
-        let Err(e) = sqlx::raw_sql(AssertSqlSafe(script)).execute(&mut *conn).await else {
+        let Err(e) = sqlx::raw_sql(AssertSqlSafe(script))
+            .execute(&mut *conn)
+            .await
+        else {
             tracing::debug!(
                 tenant.id = %tenant,
                 model.from = change.from.as_ref().map(ModelHash::short),
