@@ -6,7 +6,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use mtx_shared::callbacks::CallbackRecord;
 use mtx_shared::control::TenantRecord;
-use mtx_shared::jobs::{DEPLOYMENT_SERVICE, JobWithTasks, Task};
+use mtx_shared::jobs::{DEPLOYMENT_SERVICE, JobWithTasks, Status, Task, TaskId};
+use mtx_shared::tenant::{DatabaseId, TenantId};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 pub fn timestamp(t: &DateTime<Utc>) -> String {
@@ -57,27 +60,107 @@ pub fn enqueued_job(job: &JobWithTasks) -> Value {
     })
 }
 
-fn task_summary(t: &Task, with_database: bool) -> Value {
-    let duration_ms = match (t.started_at, t.finished_at) {
-        (Some(s), Some(f)) => json!((f - s).num_milliseconds()),
-        _ => Value::Null,
-    };
-    let mut v = json!({
-        "ID": t.id.to_string(),
-        "status": t.status,
-        "tenant": t.tenant,
-    });
-    if with_database {
-        v["database"] = json!(t.database);
+/// A task in the `tasks` list of a job: written straight to the output, since a job of
+/// thousands of tenants is polled every few hundred milliseconds while it runs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskSummary<'a> {
+    #[serde(rename = "ID")]
+    id: &'a TaskId,
+    status: Status,
+    tenant: &'a TenantId,
+    database: &'a DatabaseId,
+    error: Option<&'a str>,
+    attempt: u32,
+    worker: Option<&'a str>,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    duration_ms: Option<i64>,
+}
+
+impl<'a> From<&'a Task> for TaskSummary<'a> {
+    fn from(t: &'a Task) -> Self {
+        Self {
+            id: &t.id,
+            status: t.status,
+            tenant: &t.tenant,
+            database: &t.database,
+            error: t.error.as_deref(),
+            attempt: t.attempt,
+            worker: t.worker.as_deref(),
+            created_at: timestamp(&t.created_at),
+            started_at: t.started_at.as_ref().map(timestamp),
+            finished_at: t.finished_at.as_ref().map(timestamp),
+            duration_ms: t
+                .started_at
+                .zip(t.finished_at)
+                .map(|(s, f)| (f - s).num_milliseconds()),
+        }
     }
-    v["error"] = json!(t.error);
-    v["attempt"] = json!(t.attempt);
-    v["worker"] = json!(t.worker);
-    v["createdAt"] = json!(timestamp(&t.created_at));
-    v["startedAt"] = opt_timestamp(t.started_at.as_ref());
-    v["finishedAt"] = opt_timestamp(t.finished_at.as_ref());
-    v["durationMs"] = duration_ms;
-    v
+}
+
+/// A tenant's entry in the `tenants` map of a polled job.
+#[derive(Serialize)]
+struct TenantStatus<'a> {
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// The `tenants` map of a polled job, in task order.
+struct TenantStatuses<'a>(&'a [Task]);
+
+impl Serialize for TenantStatuses<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for t in self.0 {
+            map.serialize_entry(
+                &t.tenant,
+                &TenantStatus {
+                    status: t.status,
+                    error: t.error.as_deref(),
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+/// A job as `pollJob` (with the `tenants` map) and the `Jobs` list (without it) show it,
+/// each with cds-mtxs' order of keys.
+pub struct JobView<'a> {
+    job: &'a JobWithTasks,
+    with_tenants: bool,
+    callback: Option<Value>,
+}
+
+impl Serialize for JobView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let job = &self.job.job;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("ID", &job.id)?;
+        map.serialize_entry("service", DEPLOYMENT_SERVICE)?;
+        map.serialize_entry("op", &job.op)?;
+        if self.with_tenants {
+            map.serialize_entry("error", &job.error)?;
+            map.serialize_entry("status", &job.status)?;
+        } else {
+            map.serialize_entry("status", &job.status)?;
+            map.serialize_entry("error", &job.error)?;
+        }
+        map.serialize_entry("createdAt", &timestamp(&job.created_at))?;
+        map.serialize_entry("modifiedAt", &timestamp(&job.modified_at))?;
+        let tasks: Vec<TaskSummary<'_>> = self.job.tasks.iter().map(TaskSummary::from).collect();
+        map.serialize_entry("tasks", &tasks)?;
+        if self.with_tenants {
+            map.serialize_entry("tenants", &TenantStatuses(&self.job.tasks))?;
+        }
+        if let Some(callback) = &self.callback {
+            map.serialize_entry("callback", callback)?;
+        }
+        map.end()
+    }
 }
 
 /// The status callback a job owes, with every attempt (an addition to cds-mtxs' shape). The
@@ -99,48 +182,21 @@ fn callback(cb: &CallbackRecord) -> Value {
 
 /// `pollJob`: the job, its tasks as a list, and a status per tenant; `callback` when the job
 /// owes one.
-pub fn polled_job(job: &JobWithTasks, cb: Option<&CallbackRecord>) -> Value {
-    let mut tenants = Map::new();
-    for t in &job.tasks {
-        let mut entry = json!({ "status": t.status });
-        if let Some(e) = &t.error {
-            entry["error"] = json!(e);
-        }
-        tenants.insert(t.tenant.to_string(), entry);
+pub fn polled_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
+    JobView {
+        job,
+        with_tenants: true,
+        callback: cb.map(callback),
     }
-    let mut v = json!({
-        "ID": job.job.id.to_string(),
-        "service": DEPLOYMENT_SERVICE,
-        "op": job.job.op,
-        "error": job.job.error,
-        "status": job.job.status,
-        "createdAt": timestamp(&job.job.created_at),
-        "modifiedAt": timestamp(&job.job.modified_at),
-        "tasks": job.tasks.iter().map(|t| task_summary(t, true)).collect::<Vec<_>>(),
-        "tenants": tenants,
-    });
-    if let Some(cb) = cb {
-        v["callback"] = callback(cb);
-    }
-    v
 }
 
 /// An entry of the `Jobs` list; `callback` when the job owes one.
-pub fn listed_job(job: &JobWithTasks, cb: Option<&CallbackRecord>) -> Value {
-    let mut v = json!({
-        "ID": job.job.id.to_string(),
-        "service": DEPLOYMENT_SERVICE,
-        "op": job.job.op,
-        "status": job.job.status,
-        "error": job.job.error,
-        "createdAt": timestamp(&job.job.created_at),
-        "modifiedAt": timestamp(&job.job.modified_at),
-        "tasks": job.tasks.iter().map(|t| task_summary(t, true)).collect::<Vec<_>>(),
-    });
-    if let Some(cb) = cb {
-        v["callback"] = callback(cb);
+pub fn listed_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
+    JobView {
+        job,
+        with_tenants: false,
+        callback: cb.map(callback),
     }
-    v
 }
 
 /// `pollTask`.

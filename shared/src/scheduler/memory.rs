@@ -1,7 +1,7 @@
 //! The in-process scheduler of the embedded mode: the same state machine as the Redis scheduler,
 //! under one mutex, with leases on the monotonic clock.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ struct Inner {
     tenant_order: HashMap<TenantId, VecDeque<TaskId>>,
     /// Database → running count (absent at zero).
     running: BTreeMap<DatabaseId, u32>,
+    /// The tasks that are not pending (running or delayed): the only ones whose lease or
+    /// backoff can run out, so the only ones every claim looks at, however long the queue.
+    unsettled: HashSet<TaskId>,
     fence: u64,
     seq: u64,
     provisioning_streak: u32,
@@ -99,7 +102,10 @@ impl Inner {
     fn remove_pending(&mut self, id: &TaskId, lane: Lane, db: &DatabaseId) {
         let key = (lane, db.clone());
         if let Some(queue) = self.pending.get_mut(&key) {
-            queue.retain(|t| t != id);
+            // A claimed task is near the head: found after a few steps, not a whole scan.
+            if let Some(at) = queue.iter().position(|t| t == id) {
+                queue.remove(at);
+            }
             if queue.is_empty() {
                 self.pending.remove(&key);
             }
@@ -117,6 +123,7 @@ impl Inner {
 
     /// Removes a task for good (done, cancelled, exhausted).
     fn forget(&mut self, id: &TaskId) {
+        self.unsettled.remove(id);
         if let Some(entry) = self.entries.remove(id) {
             if let Some(order) = self.tenant_order.get_mut(&entry.task.tenant) {
                 order.retain(|t| t != id);
@@ -132,10 +139,14 @@ impl Inner {
 
     fn reap(&mut self, now: Instant) {
         let overdue: Vec<TaskId> = self
-            .entries
+            .unsettled
             .iter()
-            .filter(|(_, e)| matches!(e.state, State::Running { lease_until, .. } if lease_until <= now))
-            .map(|(id, _)| *id)
+            .filter(|id| {
+                self.entries.get(id).is_some_and(
+                    |e| matches!(e.state, State::Running { lease_until, .. } if lease_until <= now),
+                )
+            })
+            .copied()
             .collect();
         for id in overdue {
             let Some(entry) = self.entries.get_mut(&id) else {
@@ -150,6 +161,7 @@ impl Inner {
             };
             if requeued {
                 entry.state = State::Pending;
+                self.unsettled.remove(&id);
             }
             self.release_slot(&db);
             if requeued {
@@ -164,15 +176,20 @@ impl Inner {
 
     fn promote_delayed(&mut self, now: Instant) {
         let due: Vec<TaskId> = self
-            .entries
+            .unsettled
             .iter()
-            .filter(|(_, e)| matches!(e.state, State::Delayed { until } if until <= now))
-            .map(|(id, _)| *id)
+            .filter(|id| {
+                self.entries
+                    .get(id)
+                    .is_some_and(|e| matches!(e.state, State::Delayed { until } if until <= now))
+            })
+            .copied()
             .collect();
         for id in due {
             if let Some(entry) = self.entries.get_mut(&id) {
                 entry.state = State::Pending;
             }
+            self.unsettled.remove(&id);
             self.push_pending(id, true);
         }
     }
@@ -288,6 +305,7 @@ impl Scheduler for MemoryScheduler {
         };
         let db = claim.task.database.clone();
         inner.remove_pending(&id, lane, &db);
+        inner.unsettled.insert(id);
         *inner.running.entry(db).or_insert(0) += 1;
         Ok(Some(claim))
     }
@@ -355,6 +373,7 @@ impl Scheduler for MemoryScheduler {
                         entry.state = State::Pending;
                         entry.attempts = attempts.saturating_sub(1);
                     }
+                    inner.unsettled.remove(task);
                     inner.push_pending(*task, true);
                 }
             }
@@ -418,9 +437,14 @@ impl Scheduler for MemoryScheduler {
             }
         }
         stats.delayed = inner
-            .entries
-            .values()
-            .filter(|e| matches!(e.state, State::Delayed { .. }))
+            .unsettled
+            .iter()
+            .filter(|id| {
+                inner
+                    .entries
+                    .get(id)
+                    .is_some_and(|e| matches!(e.state, State::Delayed { .. }))
+            })
             .count() as u64;
         stats.running = inner
             .running

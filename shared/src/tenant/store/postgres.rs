@@ -253,7 +253,8 @@ fn change_script(schema: &str, change: &SchemaChange) -> String {
         script.push_str(";\n");
     }
     script.push_str(&format!(
-        "INSERT INTO {marker} (version, previous) VALUES ('{}', {expected});\nCOMMIT",
+        "INSERT INTO {marker} (seq, version, previous) OVERRIDING SYSTEM VALUE \
+         SELECT coalesce(max(seq), 0) + 1, '{}', {expected} FROM {marker};\nCOMMIT",
         change.to.as_str()
     ));
     script
@@ -281,11 +282,15 @@ fn refused_marker(e: &sqlx::Error) -> Option<Option<String>> {
     }
 }
 
+/// The schema and the marker table. Markers are numbered by the change that writes them (under
+/// the tenant's lock) rather than by a sequence: a sequence is one more relation per tenant to
+/// open, lock and write to the WAL in every change. Tables made with the former identity column
+/// take the same insert (`OVERRIDING SYSTEM VALUE`).
 fn create_storage_sql(schema: &str) -> String {
     format!(
         "CREATE SCHEMA IF NOT EXISTS {}; \
          CREATE TABLE IF NOT EXISTS {} (\
-         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         seq bigint PRIMARY KEY, \
          version text NOT NULL, \
          previous text, \
          applied_at timestamptz NOT NULL DEFAULT now())",
