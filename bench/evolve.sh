@@ -16,7 +16,7 @@
 #   BENCH_TENANTS       number of tenants (default 1000)
 #   BENCH_WORKERS       workerSize of the sidecar = number of psql processes (default 4)
 #   BENCH_ROWS          rows inserted into each tenant's Books before the upgrade (default 0)
-#   BENCH_ROUNDS        number of paired rounds (default 3)
+#   BENCH_ROUNDS        number of paired rounds (default 5)
 #   BENCH_PORT          port of the sidecar (default 4711)
 #   CARGO_TARGET_DIR    where the release build of mtx-api is (default target)
 set -euo pipefail
@@ -25,7 +25,7 @@ ADMIN_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 TENANTS=${BENCH_TENANTS:-1000}
 WORKERS=${BENCH_WORKERS:-4}
 ROWS=${BENCH_ROWS:-0}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 PORT=${BENCH_PORT:-4711}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:$PORT"
