@@ -257,10 +257,7 @@ impl Deployer {
         record: Option<&TenantRecord>,
     ) -> Result<Executed, DeployError> {
         let target = self.target(task).await?;
-        let location = match record {
-            Some(existing) => existing.location.clone(),
-            None => self.tenants.locate(&task.tenant, &task.database)?,
-        };
+        let location = self.location(task, record)?;
         // A subscription reads the tenant's own marker rather than trusting the control plane:
         // it is rare, and it must rebuild storage that was removed behind the sidecar's back.
         let deployed = self
@@ -324,15 +321,24 @@ impl Deployer {
         })
     }
 
+    /// Where the task's tenant is stored: as recorded, or where a new tenant goes.
+    fn location(
+        &self,
+        task: &Task,
+        record: Option<&TenantRecord>,
+    ) -> Result<StorageLocation, DeployError> {
+        Ok(match record {
+            Some(existing) => existing.location.clone(),
+            None => self.tenants.locate(&task.tenant, &task.database)?,
+        })
+    }
+
     async fn unsubscribe(
         &self,
         task: &Task,
         record: Option<&TenantRecord>,
     ) -> Result<(), DeployError> {
-        let location = match record {
-            Some(existing) => existing.location.clone(),
-            None => self.tenants.locate(&task.tenant, &task.database)?,
-        };
+        let location = self.location(task, record)?;
         self.tenants.drop_storage(&task.tenant, &location).await?;
         self.control.delete_tenant(&task.tenant).await?;
         Ok(())

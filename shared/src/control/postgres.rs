@@ -409,14 +409,7 @@ impl PostgresControlStore {
         };
         let tenant = match row.try_get::<Option<String>, _>("tenant_id")? {
             None => None,
-            Some(tenant) => Some(TenantRecord {
-                id: codec::tenant(&tenant)?,
-                metadata: codec::json("metadata", row.try_get("tenant_metadata")?)?,
-                created_at: row.try_get("tenant_created_at")?,
-                modified_at: row.try_get("tenant_modified_at")?,
-                location: codec::location(row.try_get("tenant_location")?)?,
-                model: codec::model(row.try_get("tenant_model")?)?,
-            }),
+            Some(_) => Some(tenant_from_columns(&row, "tenant_")?),
         };
         Ok(Some(StartedTask {
             task: task_from_row(&row)?,
@@ -740,13 +733,20 @@ impl TaskColumns {
 }
 
 fn tenant_from_row(row: &PgRow) -> Result<TenantRecord, ControlError> {
+    tenant_from_columns(row, "")
+}
+
+/// A tenant from the [`tenant_columns!`] of a row, each named with `prefix` (a tenant joined
+/// to another table's row).
+fn tenant_from_columns(row: &PgRow, prefix: &str) -> Result<TenantRecord, ControlError> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(TenantRecord {
-        id: codec::tenant(row.try_get("id")?)?,
-        metadata: codec::json("metadata", row.try_get("metadata")?)?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
-        location: codec::location(row.try_get("location")?)?,
-        model: codec::model(row.try_get("model")?)?,
+        id: codec::tenant(row.try_get(column("id").as_str())?)?,
+        metadata: codec::json("metadata", row.try_get(column("metadata").as_str())?)?,
+        created_at: row.try_get(column("created_at").as_str())?,
+        modified_at: row.try_get(column("modified_at").as_str())?,
+        location: codec::location(row.try_get(column("location").as_str())?)?,
+        model: codec::model(row.try_get(column("model").as_str())?)?,
     })
 }
 
