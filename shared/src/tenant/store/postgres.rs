@@ -246,7 +246,8 @@ fn change_script(schema: &str, change: &SchemaChange) -> String {
     script.push_str(&format!(
         "SELECT CASE WHEN recorded IS DISTINCT FROM {expected} \
          THEN ('{MARKER_MOVED}' || coalesce(recorded, ''))::integer END \
-         FROM (SELECT (SELECT version FROM {marker} ORDER BY seq DESC LIMIT 1) AS recorded) AS m;\n"
+         FROM (SELECT ({}) AS recorded) AS m;\n",
+        latest_marker_sql(schema)
     ));
     for statement in &change.statements {
         script.push_str(statement);
@@ -299,6 +300,15 @@ fn create_storage_sql(schema: &str) -> String {
     )
 }
 
+/// The version the tenant's latest marker records (no row: nothing deployed).
+fn latest_marker_sql(schema: &str) -> String {
+    format!(
+        "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
+        marker_table(schema)
+    )
+}
+
+/// `"schema"."mtx_deployments"`.
 fn marker_table(schema: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(MARKER_TABLE))
 }
@@ -400,17 +410,15 @@ impl TenantStore for PostgresTenantStore {
         let (pool, schema) = self.resolve(tenant, location)?;
         let fail = |e| storage_error(tenant, e);
         // One round trip: a missing schema or marker table means nothing is deployed.
-        let version: Option<String> = match sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT version FROM {} ORDER BY seq DESC LIMIT 1",
-            marker_table(schema)
-        )))
-        .fetch_optional(pool)
-        .await
-        {
-            Ok(version) => version,
-            Err(e) if is_missing_relation(&e) => None,
-            Err(e) => return Err(fail(e)),
-        };
+        let version: Option<String> =
+            match sqlx::query_scalar(AssertSqlSafe(latest_marker_sql(schema)))
+                .fetch_optional(pool)
+                .await
+            {
+                Ok(version) => version,
+                Err(e) if is_missing_relation(&e) => None,
+                Err(e) => return Err(fail(e)),
+            };
         parse_marker(tenant, version)
     }
 
