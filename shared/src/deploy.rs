@@ -397,7 +397,16 @@ impl Deployer {
             to: target.hash.clone(),
         };
         match self.tenants.apply(tenant, location, &change).await {
-            Ok(()) => Ok(Deployed::Applied { statements: count }),
+            Ok(()) => {
+                tracing::debug!(
+                    tenant.id = %tenant,
+                    model.from = change.from.as_ref().map(ModelHash::short),
+                    model.to = change.to.short(),
+                    statements = count,
+                    "schema change applied"
+                );
+                Ok(Deployed::Applied { statements: count })
+            }
             Err(e) if e.is_timeout() => Err(DeployError::Busy(e)),
             Err(e @ TenantStoreError::Statement { .. }) => {
                 let Some(from) = &change.from else {

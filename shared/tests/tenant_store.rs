@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, SqliteConnection};
 
 use mtx_shared::model::ModelHash;
 use mtx_shared::sql::quote_ident;
-use mtx_shared::tenant::store::postgres::{PgTimeouts, PostgresTenantStore};
+use mtx_shared::tenant::store::postgres::{PgTimeouts, PostgresTenantStore, USES_PER_CONNECTION};
 use mtx_shared::tenant::store::sqlite::{DEFAULT_STEM, SqliteTenantStore};
 use mtx_shared::tenant::store::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
 use mtx_shared::tenant::{DatabaseId, TenantId};
@@ -584,6 +584,57 @@ async fn postgres_time_limits_apply_to_changes() {
             .apply(&t1, &location, &blocked)
             .await
             .expect("the change goes through once the table is free");
+        // The store keeps connections between uses; dropped, it hands them back.
+        drop(store);
+        pool.close().await;
+    })
+    .await;
+}
+
+/// Uses one after another run on one connection (the one just used, not the pool's oldest), and
+/// that connection is closed after `USES_PER_CONNECTION` uses, its backend's caches with it.
+#[tokio::test]
+async fn postgres_reuses_a_connection_for_a_bounded_number_of_uses() {
+    support::with_database(|url| async move {
+        let pool = PgPool::connect(&url).await.expect("connect");
+        let store = PostgresTenantStore::from_pools(vec![(database("db1"), pool.clone())]);
+        let t1 = tenant("t1");
+        let location = store.locate(&t1, &database("db1")).expect("locate");
+        let mut probe = sqlx::PgConnection::connect(&url).await.expect("probe");
+        store
+            .apply(&t1, &location, &create_books(&location))
+            .await
+            .expect("apply v1");
+        for _ in 1..USES_PER_CONNECTION - 1 {
+            store.deployed_version(&t1, &location).await.expect("read");
+        }
+        assert_eq!(pool.size(), 1, "one connection served every use");
+        store.deployed_version(&t1, &location).await.expect("read");
+        // The last use closes the connection (in the background).
+        let mut closed = false;
+        for _ in 0..50 {
+            let (others,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&mut probe)
+            .await
+            .expect("count backends");
+            if pool.size() == 0 && others == 0 {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(closed, "the connection was closed after its last use");
+        assert_eq!(
+            store
+                .deployed_version(&t1, &location)
+                .await
+                .expect("read on a new connection"),
+            Some(version("v1"))
+        );
+        drop(store);
         pool.close().await;
     })
     .await;

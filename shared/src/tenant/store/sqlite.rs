@@ -144,13 +144,6 @@ impl SqliteTenantStore {
         .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         conn.close().await.map_err(unavailable)?;
-        tracing::debug!(
-            tenant.id = %tenant,
-            model.from = change.from.as_ref().map(ModelHash::short),
-            model.to = change.to.short(),
-            statements = change.statements.len(),
-            "schema change applied"
-        );
         Ok(())
     }
 }
