@@ -65,9 +65,13 @@
 //! * Wake-ups go over a dedicated subscription connection (named `mtx-<prefix>-wake` in
 //!   `CLIENT LIST`) that is re-established when it drops; a lost message only costs latency, as
 //!   [`Scheduler::wait_for_work`] falls back to its timeout.
-//! * Redis must run with `maxmemory-policy noeviction` and AOF persistence; the scripts repair
-//!   what a lost key would otherwise block for good (a tenant list head whose task is gone, a
-//!   pending member without its task), but cannot recover lost tasks.
+//! * Redis must run with `maxmemory-policy noeviction` and AOF persistence. Still, losing any
+//!   one key (deleted by hand, a partial restore, a flush racing the workers) strands no task
+//!   and leaks no slot once the reconciler has re-enqueued: `enqueue` puts a known task back
+//!   where its state says it is if it is missing from there (pending set, ready set, delayed
+//!   set, leases, tenant order), `claim` drops tenant heads and pending members whose task is
+//!   gone, and `reap` recomputes the per-database running counts from the leases, O(running
+//!   tasks). Checked key by key by `recovers_from_losing_any_single_key`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};

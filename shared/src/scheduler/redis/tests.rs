@@ -596,3 +596,143 @@ fn durations_are_capped_for_lua() {
     assert_eq!(millis(Duration::from_millis(1500)), 1500);
     assert_eq!(millis(Duration::MAX), MAX_DURATION_MS);
 }
+
+/// The state [`recovers_from_losing_any_single_key`] damages: a task `a` running under a lease,
+/// `c` queued behind it for the same tenant, a retry `p` waiting in the delayed set, and queued
+/// tasks in both lanes on two databases. Returns the tasks and the running claim.
+async fn busy_queue(s: &RedisScheduler) -> (Vec<QueuedTask>, Claim) {
+    let job = JobId::new();
+    let a = task(job, "ta", "db1", Lane::Bulk);
+    let p = task(job, "tp", "db1", Lane::Provisioning);
+    let rest = [
+        task(job, "tb", "db1", Lane::Bulk),
+        task(job, "ta", "db1", Lane::Bulk),
+        task(job, "td", "db2", Lane::Bulk),
+        task(job, "te", "db2", Lane::Provisioning),
+    ];
+    s.enqueue(std::slice::from_ref(&a)).await.expect("enqueue");
+    let running = s.claim("w", LONG_LEASE).await.expect("claim").expect("a");
+    s.enqueue(std::slice::from_ref(&p)).await.expect("enqueue");
+    let retried = s.claim("w", LONG_LEASE).await.expect("claim").expect("p");
+    let backoff = Duration::from_millis(300);
+    assert!(
+        s.complete(&p.task, retried.token, Completion::Retry { backoff })
+            .await
+            .expect("retry")
+    );
+    s.enqueue(&rest).await.expect("enqueue");
+    let mut all = vec![a, p];
+    all.extend(rest);
+    (all, running)
+}
+
+/// Redis must run without eviction, but a key can still go (deleted by hand, a partial
+/// restore): losing any one key of the queue, whatever it holds, must neither strand a task nor
+/// leak a database slot, once the reconciler has re-enqueued what the control plane still has
+/// outstanding and the maintenance loop has reaped.
+#[tokio::test]
+async fn recovers_from_losing_any_single_key() {
+    let prefixes = Prefixes::default();
+    let mut admin = admin().await;
+    let keys: Vec<String> = {
+        let prefix = prefixes.fresh();
+        let s = scheduler(&prefix, limits(2, 2)).await;
+        let (tasks, _) = busy_queue(&s).await;
+        let keys: Vec<String> = admin.keys(format!("{{{prefix}}}*")).await.expect("KEYS");
+        let mut roles: Vec<String> = keys
+            .iter()
+            .map(|k| role_of(&k[prefix.len() + 3..], &tasks))
+            .collect();
+        roles.sort();
+        roles
+    };
+    assert!(
+        keys.len() > 15,
+        "the busy queue uses every kind of key: {keys:?}"
+    );
+
+    let mut failures = Vec::new();
+    for lost in &keys {
+        let prefix = prefixes.fresh();
+        let s = scheduler(&prefix, limits(2, 2)).await;
+        let (tasks, running) = busy_queue(&s).await;
+        let deleted: u32 = admin
+            .del(key_in_role(&prefix, lost, &tasks))
+            .await
+            .expect("DEL");
+        assert_eq!(deleted, 1, "'{lost}' is not a key of this run");
+
+        let mut done = HashSet::new();
+        // The worker running `a` finishes it if its claim survived.
+        if s.renew(&[(running.task.task, running.token)], LONG_LEASE)
+            .await
+            .expect("renew")
+            == vec![LeaseState::Held]
+        {
+            assert!(
+                s.complete(&running.task.task, running.token, Completion::Done)
+                    .await
+                    .expect("complete")
+            );
+            done.insert(running.task.task);
+        }
+        // A stale entry may stay in the delayed set until its backoff has passed: wait for it.
+        let mut stats = QueueStats::default();
+        for _round in 0..20 {
+            // The reconciler re-enqueues everything the control plane has not seen finish, and
+            // the maintenance loop reaps.
+            let outstanding: Vec<QueuedTask> = tasks
+                .iter()
+                .filter(|t| !done.contains(&t.task))
+                .cloned()
+                .collect();
+            s.enqueue(&outstanding).await.expect("re-enqueue");
+            s.reap().await.expect("reap");
+            while let Some(c) = s.claim("w2", LONG_LEASE).await.expect("claim") {
+                assert!(
+                    s.complete(&c.task.task, c.token, Completion::Done)
+                        .await
+                        .expect("complete")
+                );
+                done.insert(c.task.task);
+            }
+            stats = s.stats().await.expect("stats");
+            if done.len() == tasks.len() && stats == QueueStats::default() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if done.len() != tasks.len() || stats != QueueStats::default() {
+            failures.push(format!(
+                "'{lost}': {} of {} tasks ran, left {stats:?}",
+                done.len(),
+                tasks.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "after losing a key: {failures:#?}");
+}
+
+/// A key's name with a task id replaced by the task's position in `tasks` (`task:#1`), which
+/// names the same role in every run of [`busy_queue`].
+fn role_of(name: &str, tasks: &[QueuedTask]) -> String {
+    match name.strip_prefix("task:") {
+        Some(id) => match tasks.iter().position(|t| t.task.to_string() == id) {
+            Some(i) => format!("task:#{i}"),
+            None => name.to_owned(),
+        },
+        None => name.to_owned(),
+    }
+}
+
+/// The key of `prefix` in the role `role` (see [`role_of`]).
+fn key_in_role(prefix: &str, role: &str, tasks: &[QueuedTask]) -> String {
+    let name = match role
+        .strip_prefix("task:#")
+        .and_then(|i| i.parse::<usize>().ok())
+    {
+        Some(i) => format!("task:{}", tasks[i].task),
+        None => role.to_owned(),
+    };
+    format!("{{{prefix}}}:{name}")
+}
