@@ -397,7 +397,9 @@ async fn upgrade_survives_losing_the_queue_data_in_redis() -> anyhow::Result<()>
 async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<()> {
     let mut params = upgrade_cluster();
     params.databases = 1;
-    params.workers = 1;
+    // The worker starts once every subscription is queued, so that it has work in flight
+    // when it is signalled: by itself it would drain them faster than a test can look.
+    params.workers = 0;
     params.env = env(&[
         ("MTX_WORKER_SIZE", "4"),
         ("MTX_CLUSTER_SIZE", "1"),
@@ -409,7 +411,7 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
     ]);
     let mut c = Cluster::start(params).await?;
     let mut jobs = Vec::new();
-    for i in 0..40 {
+    for i in 0..100 {
         let tenant = tenant_name(i);
         let r = c
             .request(
@@ -423,20 +425,23 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
         jobs.push(r.header("x-job-id").context("no x-job-id")?);
     }
     // Signal while the worker has a task in flight.
+    c.add_worker().await?;
+    let control = c.control().await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let in_flight = loop {
-        let mut running = None;
-        for job in &jobs {
-            let polled = c.poll_job(job).await?;
-            if polled["status"] == "RUNNING" {
-                running = Some(job.clone());
-                break;
-            }
+        let running = control
+            .unfinished_tasks()
+            .await?
+            .into_iter()
+            .find(|t| t.status == mtx_shared::jobs::Status::Running);
+        if let Some(task) = running {
+            break task.job_id.to_string();
         }
-        if running.is_some() || Instant::now() >= deadline {
-            break running;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        ensure!(
+            Instant::now() < deadline,
+            "no task was seen running: the shutdown under test would not hand anything back"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
     };
     let signalled = Instant::now();
     c.workers[0].terminate()?;
@@ -455,7 +460,6 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
         "no clean stop logged"
     );
     // The task that was in flight is finished or back in the queue, never left RUNNING.
-    let control = c.control().await?;
     let stuck: Vec<_> = control
         .unfinished_tasks()
         .await?
@@ -463,16 +467,13 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
         .filter(|t| t.status == mtx_shared::jobs::Status::Running)
         .collect();
     ensure!(stuck.is_empty(), "left RUNNING after shutdown: {stuck:?}");
-    if let Some(job) = &in_flight {
-        let polled = c.poll_job(job).await?;
-        let task = &polled["tasks"][0];
-        ensure!(
-            task["status"] == "FINISHED"
-                || (task["status"] == "QUEUED"
-                    && task["error"] == "handed back on worker shutdown"),
-            "{polled}"
-        );
-    }
+    let polled = c.poll_job(&in_flight).await?;
+    let task = &polled["tasks"][0];
+    ensure!(
+        task["status"] == "FINISHED"
+            || (task["status"] == "QUEUED" && task["error"] == "handed back on worker shutdown"),
+        "{polled}"
+    );
 
     c.add_worker().await?;
     for job in &jobs {
