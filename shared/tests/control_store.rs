@@ -1101,3 +1101,46 @@ async fn sqlite_creates_a_missing_data_directory() {
     SqliteControlStore::open(&nested).await.expect("open");
     assert!(nested.join("mtx-control.sqlite").is_file());
 }
+
+/// Polls `future` `polls` times, yielding in between, then drops it unfinished (if it is): a
+/// caller giving up at an arbitrary await (a dropped request, a timeout, an aborted task).
+async fn abandon_after<F: Future>(future: F, polls: usize) {
+    let mut future = std::pin::pin!(future);
+    for _ in 0..polls {
+        if futures::poll!(future.as_mut()).is_ready() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A write abandoned at any await, its transaction's BEGIN included, leaves no transaction open
+/// on the pooled connection: the next user's autocommit statements would run inside it and
+/// never commit (the job end a stopping worker records, say), holding their locks meanwhile.
+#[tokio::test]
+async fn postgres_an_abandoned_write_leaves_no_transaction_open() {
+    support::with_database(|url| async move {
+        // One connection, so every statement runs on the one the abandoned write used.
+        let store = PostgresControlStore::connect(&url, 1)
+            .await
+            .expect("connect and migrate the control plane");
+        let location = pg_location("t", "db1");
+        for polls in 0..200 {
+            let t = tenant(&format!("t{polls}"));
+            abandon_after(store.upsert_tenant(&t, &json!({}), &location), polls).await;
+            // One simple-protocol message: outside a transaction block it is its own
+            // transaction, which starts with it.
+            let row = sqlx::raw_sql("SELECT transaction_timestamp() <> statement_timestamp()")
+                .fetch_one(store.pool())
+                .await
+                .expect("query");
+            let in_transaction: bool = sqlx::Row::get(&row, 0);
+            assert!(
+                !in_transaction,
+                "abandoned after {polls} polls, the write left its connection in a transaction"
+            );
+        }
+        store.pool().close().await;
+    })
+    .await;
+}

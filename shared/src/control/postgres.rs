@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::codec::{self, unfinished_sql};
@@ -72,6 +72,21 @@ pub struct PostgresControlStore {
     /// bookkeeping runs here as single autocommit statements, one round trip each (the module
     /// doc says why it may skip the WAL flush).
     bookkeeping: PgPool,
+}
+
+/// Starts a transaction that its caller may abandon at any await, as a dropped request, a
+/// timeout or an aborted task does.
+///
+/// sqlx 0.9's `PgPool::begin` is not cancel-safe (transact-rs/sqlx#4393): abandoned between
+/// sending BEGIN and reading its reply, it returns the connection to the pool inside a
+/// transaction nobody will end, and the next user's autocommit statements run in it, holding
+/// their locks and never committing. Run on a task of its own, BEGIN always completes, and a
+/// transaction whose caller has gone is dropped like any other, which rolls it back.
+async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
 }
 
 impl PostgresControlStore {
@@ -132,7 +147,7 @@ impl PostgresControlStore {
                 stray.id, stray.job_id, job.id
             )));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INSERT_JOB_LOCK)
             .execute(&mut *tx)
@@ -287,7 +302,7 @@ impl PostgresControlStore {
         attempt: &CallbackAttempt,
         next: NextStep,
     ) -> Result<bool, ControlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let number = i32::try_from(attempt.number).map_err(|_| {
             ControlError::Corrupt(format!("callback attempt {} too large", attempt.number))
         })?;
@@ -326,7 +341,7 @@ impl PostgresControlStore {
         body: &serde_json::Value,
         location: &StorageLocation,
     ) -> Result<TenantRecord, ControlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let now = codec::now();
         // Insert first: it either creates the tenant, or (ON CONFLICT) waits for any concurrent
         // insert to commit, so the row is there to lock and merge into below.
@@ -573,7 +588,7 @@ impl PostgresControlStore {
     }
 
     async fn cancel_job_inner(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // Serializes cancels of one job; task transitions lock only their own task rows.
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM mtx.jobs WHERE id = $1 FOR UPDATE")

@@ -73,6 +73,21 @@ struct Leased {
     conn: PoolConnection<Postgres>,
     /// Uses so far, counted since the connection last came out of the pool.
     uses: u32,
+    /// Whether the current use ended cleanly ([`TenantDatabase::keep`]).
+    ended: bool,
+}
+
+impl Drop for Leased {
+    /// A use that did not end cleanly (it failed, or its caller gave up at an await: a timeout,
+    /// a lost lease, a shutdown) may have left the connection inside a transaction, open or
+    /// aborted, that sqlx does not know about: a script's own `BEGIN`, or a `BEGIN` whose
+    /// reply was never read (sqlx 0.9, transact-rs/sqlx#4393). The pool would hand it out as
+    /// healthy, and every later use would run inside that transaction; so it is closed.
+    fn drop(&mut self) {
+        if !self.ended {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 impl std::ops::Deref for Leased {
@@ -130,9 +145,11 @@ impl TenantDatabase {
             None => Leased {
                 conn: self.pool.acquire().await?,
                 uses: 0,
+                ended: true,
             },
         };
         leased.uses += 1;
+        leased.ended = false;
         Ok(leased)
     }
 
@@ -141,6 +158,7 @@ impl TenantDatabase {
     /// limit, someone may be waiting for it, and the connection goes back to the pool. After
     /// [`USES_PER_CONNECTION`] uses it is closed.
     fn keep(&self, mut leased: Leased) {
+        leased.ended = true;
         if leased.uses >= USES_PER_CONNECTION {
             leased.conn.close_on_drop();
             return;
@@ -565,7 +583,6 @@ impl TenantStore for PostgresTenantStore {
         if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
             db.keep(conn);
         } else {
-            conn.conn.close_on_drop();
             drop(conn);
         }
         if let Some(actual) = refused_marker(&e) {
