@@ -3,8 +3,8 @@
 //!
 //! # Layout
 //! - [`DatabaseSchema`] is what a [`TenantStore`](crate::tenant::TenantStore) reports when it
-//!   introspects a tenant (tables with their columns, types, nullability and primary key; views
-//!   with their columns), in the database's own terms: names as the database stores them
+//!   introspects a tenant (tables with their columns, types, nullability, primary key and unique
+//!   constraints; views with their columns), in the database's own terms: names as the database stores them
 //!   (lower case on PostgreSQL), types as the catalog spells them.
 //! - [`expected`] renders a [`PersistenceModel`] into the same terms for one dialect, and
 //!   [`compare`] lists every difference as a [`Drift`].
@@ -13,9 +13,10 @@
 //!   (safe or destructive) exactly like an upgrade.
 //!
 //! What is compared: table and view names, column names, types and nullability, primary keys,
-//! and view column names. Not compared: column order (both dialects append added columns at the
-//! end, the compiler may place them elsewhere), defaults and unique constraints (the catalogs
-//! spell them in ways that do not normalise reliably). Everything here is pure.
+//! unique constraints (by their columns: SQLite does not keep a constraint's name), and view
+//! column names. Not compared: column order (both dialects append added columns at the end, the
+//! compiler may place them elsewhere) and defaults (the catalogs spell them in ways that do not
+//! normalise reliably). Everything here is pure.
 
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::evolve::{self, DiffOptions, Plan};
-use crate::schema::{Column, ColumnType, From, PersistenceModel, Table, View, ViewColumn};
+use crate::schema::{
+    Column, ColumnType, From, PersistenceModel, Table, UniqueConstraint, View, ViewColumn,
+};
 use crate::sql::Dialect;
 
 /// A tenant's schema as its database reports it.
@@ -47,6 +50,18 @@ pub struct DatabaseTable {
     /// Primary-key column names, in key order; empty when the table has none.
     #[serde(rename = "primaryKey")]
     pub primary_key: Vec<String>,
+    /// Unique constraints, in name order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<DatabaseUnique>,
+}
+
+/// One unique constraint of a [`DatabaseTable`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseUnique {
+    /// As stored; on SQLite the name of the index that enforces it (`sqlite_autoindex_…`).
+    pub name: String,
+    /// In constraint order.
+    pub columns: Vec<String>,
 }
 
 impl DatabaseTable {
@@ -100,6 +115,8 @@ pub enum DriftKind {
     TypeChanged,
     NullabilityChanged,
     PrimaryKeyChanged,
+    MissingUnique,
+    UnexpectedUnique,
     MissingView,
     UnexpectedView,
     ViewColumnsChanged,
@@ -115,6 +132,8 @@ impl fmt::Display for DriftKind {
             Self::TypeChanged => "type changed",
             Self::NullabilityChanged => "nullability changed",
             Self::PrimaryKeyChanged => "primary key changed",
+            Self::MissingUnique => "unique constraint missing",
+            Self::UnexpectedUnique => "unexpected unique constraint",
             Self::MissingView => "view missing",
             Self::UnexpectedView => "unexpected view",
             Self::ViewColumnsChanged => "view columns changed",
@@ -202,6 +221,14 @@ pub fn expected(model: &PersistenceModel, dialect: Dialect) -> DatabaseSchema {
                     })
                     .collect(),
                 primary_key: t.primary_key.iter().map(|k| stored(dialect, k)).collect(),
+                unique: t
+                    .unique
+                    .iter()
+                    .map(|u| DatabaseUnique {
+                        name: stored(dialect, &u.name),
+                        columns: u.columns.iter().map(|c| stored(dialect, c)).collect(),
+                    })
+                    .collect(),
             };
             (stored(dialect, &t.name), table)
         })
@@ -293,6 +320,26 @@ pub fn compare(model: &PersistenceModel, dialect: Dialect, actual: &DatabaseSche
                 Some(key(&have.primary_key)),
             );
         }
+        for unique in &want.unique {
+            if !have.unique.iter().any(|u| u.columns == unique.columns) {
+                push(
+                    name.clone(),
+                    DriftKind::MissingUnique,
+                    Some(describe_unique(unique)),
+                    None,
+                );
+            }
+        }
+        for unique in &have.unique {
+            if !want.unique.iter().any(|u| u.columns == unique.columns) {
+                push(
+                    name.clone(),
+                    DriftKind::UnexpectedUnique,
+                    None,
+                    Some(describe_unique(unique)),
+                );
+            }
+        }
     }
     for name in actual.tables.keys() {
         if !expected.tables.contains_key(name) && !ignored.contains(name) {
@@ -340,6 +387,10 @@ fn describe(column: &DatabaseColumn) -> String {
     format!("{} {}", column.ty, nullability(column.not_null))
 }
 
+fn describe_unique(unique: &DatabaseUnique) -> String {
+    format!("unique {}", key(&unique.columns))
+}
+
 fn nullability(not_null: bool) -> String {
     (if not_null { "NOT NULL" } else { "NULL" }).into()
 }
@@ -374,7 +425,8 @@ pub fn repair_plan(
 
 /// The actual schema as a persistence model, named like `model` where it matches (so that the
 /// differ, which compares compiler names, sees only real differences). What the catalogs do not
-/// show (defaults, unique constraints, element paths) is taken from `model`.
+/// show (defaults, element paths) is taken from `model`, and so is a unique constraint's name
+/// where the model has one on the same columns.
 fn as_model(
     actual: &DatabaseSchema,
     model: &PersistenceModel,
@@ -422,12 +474,31 @@ fn as_model(
                 .map_or_else(|| stored_name.clone(), |c| c.name.clone())
         };
         let primary_key = have.primary_key.iter().map(model_name).collect();
+        let unique = have
+            .unique
+            .iter()
+            .map(|u| {
+                let same_columns = known.and_then(|t| {
+                    t.unique.iter().find(|k| {
+                        k.columns.len() == u.columns.len()
+                            && k.columns
+                                .iter()
+                                .zip(&u.columns)
+                                .all(|(a, b)| stored(dialect, a) == *b)
+                    })
+                });
+                same_columns.cloned().unwrap_or_else(|| UniqueConstraint {
+                    name: u.name.clone(),
+                    columns: u.columns.iter().map(model_name).collect(),
+                })
+            })
+            .collect();
         tables.push(Table {
             name: known.map_or_else(|| name.clone(), |t| t.name.clone()),
             entity: known.map_or_else(|| name.clone(), |t| t.entity.clone()),
             columns,
             primary_key,
-            unique: known.map(|t| t.unique.clone()).unwrap_or_default(),
+            unique,
         });
     }
     // Views: the model's own definition where the database has a view of that name with the

@@ -306,7 +306,15 @@ impl Tenant {
     }
 
     async fn ids(&self, table: &str) -> Vec<i64> {
-        let sql = format!("SELECT ID FROM {} ORDER BY ID", self.table(table));
+        self.ints(table, "ID").await
+    }
+
+    /// An integer column's values, in order.
+    async fn ints(&self, table: &str, column: &str) -> Vec<i64> {
+        let sql = format!(
+            "SELECT {column} FROM {} ORDER BY {column}",
+            self.table(table)
+        );
         match &self.location {
             StorageLocation::Postgres { .. } => {
                 let url = std::env::var("MTX_TEST_DATABASE_URL")
@@ -593,5 +601,79 @@ async fn hand_made_changes_are_found_and_repaired_keeping_rows() {
         tenant.remove().await;
         assert_eq!(compare(&v2, dialect, &repaired), [], "{dialect:?}");
         assert_eq!(ids, [1, 2], "{dialect:?}: rows kept");
+    }
+}
+
+/// Unique constraints are compared by their columns: one missing (dropped by hand) and one
+/// more (added by hand) are reported, and the repair, which is not destructive, restores the
+/// model's constraints keeping every row.
+#[tokio::test]
+async fn unique_constraints_missing_or_added_by_hand_are_found_and_repaired() {
+    use crate::schema::UniqueConstraint;
+    let model = load("fixtures/compositions");
+    // What a tenant holds after an operator's changes: Customers without its unique email,
+    // Products with a unique sku of its own. (SQLite can change constraints only by rebuilding
+    // the table, so the tenant is deployed that way rather than altered.)
+    let mut altered = model.clone();
+    for table in &mut altered.tables {
+        match table.name.as_str() {
+            "fx_comp_Customers" => table.unique.retain(|u| u.columns != ["email"]),
+            "fx_comp_Products" => table.unique.push(UniqueConstraint {
+                name: "products_sku_by_hand".into(),
+                columns: vec!["sku".into()],
+            }),
+            _ => {}
+        }
+    }
+    for dialect in DIALECTS {
+        let tenant = Tenant::new(dialect).await;
+        tenant
+            .apply(
+                existing_objects(&model, dialect, tenant.schema()),
+                None,
+                "existing",
+            )
+            .await;
+        tenant
+            .apply(
+                create_statements(&altered, dialect, tenant.schema()),
+                Some("existing"),
+                "altered",
+            )
+            .await;
+        tenant
+            .by_hand(&format!(
+                "INSERT INTO {} (number, email) VALUES (1, 'a@example.com'), (2, 'b@example.com')",
+                tenant.table("fx_comp_Customers")
+            ))
+            .await;
+        let actual = tenant.introspect().await;
+        let found: Vec<String> = compare(&model, dialect, &actual)
+            .iter()
+            .map(|d| d.to_string().to_lowercase())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "fx_comp_customers: unique constraint missing (expected unique (email))",
+                "fx_comp_products: unexpected unique constraint (actual unique (sku))",
+            ],
+            "{dialect:?}"
+        );
+
+        let plan = repair_plan(&actual, &model, dialect, DiffOptions::default()).expect("plan");
+        assert!(!plan.is_refused(), "{dialect:?}: {plan:?}");
+        tenant
+            .apply(
+                plan_statements(&plan, dialect, tenant.schema()),
+                Some("altered"),
+                "repaired",
+            )
+            .await;
+        let repaired = tenant.introspect().await;
+        let numbers = tenant.ints("fx_comp_Customers", "number").await;
+        tenant.remove().await;
+        assert_eq!(compare(&model, dialect, &repaired), [], "{dialect:?}");
+        assert_eq!(numbers, [1, 2], "{dialect:?}: rows kept");
     }
 }

@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
-use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseView};
+use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseUnique, DatabaseView};
 use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::{DatabaseId, TenantId, schema_name_for};
@@ -485,15 +485,16 @@ const INTROSPECT_COLUMNS: &str = "\
     ORDER BY c.relname, a.attnum";
 
 /// The primary-key columns of every table in the schema, in key order.
+/// Primary-key (`p`) and unique (`u`) constraints with their columns in constraint order.
 const INTROSPECT_KEYS: &str = "\
-    SELECT c.relname::text, a.attname::text \
+    SELECT c.relname::text, k.contype::text, k.conname::text, a.attname::text \
     FROM pg_catalog.pg_constraint k \
     JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
     CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS key(attnum, position) \
     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = key.attnum \
-    WHERE n.nspname = $1 AND k.contype = 'p' \
-    ORDER BY c.relname, key.position";
+    WHERE n.nspname = $1 AND k.contype IN ('p', 'u') \
+    ORDER BY c.relname, k.contype, k.conname, key.position";
 
 type ColumnRow = (String, String, Option<String>, Option<String>, Option<bool>);
 
@@ -616,7 +617,7 @@ impl TenantStore for PostgresTenantStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(fail)?;
-        let keys: Vec<(String, String)> = sqlx::query_as(INTROSPECT_KEYS)
+        let keys: Vec<(String, String, String, String)> = sqlx::query_as(INTROSPECT_KEYS)
             .bind(schema)
             .fetch_all(&mut *tx)
             .await
@@ -647,9 +648,20 @@ impl TenantStore for PostgresTenantStore {
                 });
             }
         }
-        for (relation, column) in keys {
-            if let Some(table) = result.tables.get_mut(&relation) {
+        for (relation, kind, constraint, column) in keys {
+            let Some(table) = result.tables.get_mut(&relation) else {
+                continue;
+            };
+            if kind == "p" {
                 table.primary_key.push(column);
+                continue;
+            }
+            match table.unique.last_mut() {
+                Some(unique) if unique.name == constraint => unique.columns.push(column),
+                _ => table.unique.push(DatabaseUnique {
+                    name: constraint,
+                    columns: vec![column],
+                }),
             }
         }
         Ok(result)

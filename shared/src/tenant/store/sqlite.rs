@@ -20,7 +20,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
-use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseTable, DatabaseView};
+use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseTable, DatabaseUnique, DatabaseView};
 use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::{DatabaseId, TenantId};
@@ -180,12 +180,33 @@ async fn introspect_file(conn: &mut SqliteConnection) -> Result<DatabaseSchema, 
             .map(|c| (c.3, c.0.clone()))
             .collect();
         key.sort();
+        // SQLite enforces each UNIQUE constraint with an index of origin 'u'; the constraint's
+        // own name is not kept.
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM pragma_index_list(?1) WHERE origin = 'u' ORDER BY name",
+        )
+        .bind(&name)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut unique = Vec::with_capacity(indexes.len());
+        for (index,) in indexes {
+            let columns: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+                    .bind(&index)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            unique.push(DatabaseUnique {
+                name: index,
+                columns: columns.into_iter().map(|(c,)| c).collect(),
+            });
+        }
         let table = DatabaseTable {
             columns: columns
                 .into_iter()
                 .map(|(name, ty, not_null, _)| DatabaseColumn { name, ty, not_null })
                 .collect(),
             primary_key: key.into_iter().map(|(_, name)| name).collect(),
+            unique,
         };
         result.tables.insert(name, table);
     }
