@@ -232,6 +232,12 @@ impl TestServer {
     }
 
     /// Stops the server and removes its data (directory, database).
+    /// The environment the server was configured from: what a command of the `mtx-api`
+    /// binary needs to work on the same system.
+    pub fn env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.halt().await?;
         if let Some(db) = &self.database {

@@ -397,6 +397,101 @@ async fn drift_and_repair(mode: Mode) -> anyhow::Result<()> {
     s.stop().await
 }
 
+/// What a run of the `mtx-api` binary printed, and how it exited.
+struct CliRun {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `mtx-api <args>` on the system `s` serves (its configuration, its files and databases).
+async fn mtx_api(s: &TestServer, args: &[&str]) -> anyhow::Result<CliRun> {
+    let binary = mtx_tests::processes::bin_dir()?.join("mtx-api");
+    let out = tokio::process::Command::new(&binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(s.env())
+        .args(args)
+        .output()
+        .await
+        .with_context(|| {
+            format!(
+                "running {} (built by `cargo build --bins`)",
+                binary.display()
+            )
+        })?;
+    Ok(CliRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+both_modes!(
+    the_cli_reports_drift_repairs_it_and_plans_an_upgrade,
+    cli_drift_repair_plan
+);
+/// The operator's commands as the binary runs them beside the server: JSON on stdout and exit 0;
+/// a refused repair or a bad command line exits non-zero naming the problem.
+async fn cli_drift_repair_plan(mode: Mode) -> anyhow::Result<()> {
+    let model = ModelFile::bookshop("v1")?;
+    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let t = TenantServer(&s);
+    s.subscribe("c").await?;
+    t.insert_books("c").await?;
+    s.tenant_sql("c", "CREATE TABLE my_bookshop_Genres (code INTEGER)")
+        .await?;
+
+    let run = mtx_api(&s, &["drift", "c"]).await?;
+    ensure!(run.success, "drift: {}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).context("drift prints JSON")?;
+    ensure!(
+        report["drift"]
+            == json!([{"object": table_name(mode, "my_bookshop_Genres"), "kind": "unexpected_table",
+                       "expected": null, "actual": "table"}]),
+        "{report}"
+    );
+
+    let run = mtx_api(&s, &["repair", "c", "--repair"]).await?;
+    ensure!(
+        !run.success && run.stderr.contains("dropped"),
+        "a destructive repair must be refused, naming the change: {} {}",
+        run.stdout,
+        run.stderr
+    );
+    let run = mtx_api(&s, &["repair", "c", "--repair", "--allow-destructive"]).await?;
+    ensure!(run.success, "repair: {}", run.stderr);
+    let repaired: Value = serde_json::from_str(&run.stdout).context("repair prints JSON")?;
+    ensure!(repaired["drift"] == json!([]), "{repaired}");
+    ensure!(t.books("c").await?.len() == 2, "rows kept");
+
+    model.switch_to("v2")?;
+    let run = mtx_api(&s, &["plan"]).await?;
+    ensure!(run.success, "plan: {}", run.stderr);
+    let plans: Value = serde_json::from_str(&run.stdout).context("plan prints JSON")?;
+    ensure!(
+        plans[0]["refused"] == false
+            && plans[0]["statements"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty()),
+        "{plans}"
+    );
+    ensure!(
+        t.versions("c").await?.0.as_ref() != Some(&model.hash()?),
+        "a plan changes nothing"
+    );
+
+    let run = mtx_api(&s, &["drift"]).await?;
+    ensure!(
+        !run.success && run.stderr.contains("give exactly one tenant"),
+        "{} {}",
+        run.stdout,
+        run.stderr
+    );
+    s.stop().await
+}
+
 fn table_name(mode: Mode, name: &str) -> String {
     match mode {
         Mode::Postgres => name.to_lowercase(),
