@@ -1102,18 +1102,6 @@ async fn sqlite_creates_a_missing_data_directory() {
     assert!(nested.join("mtx-control.sqlite").is_file());
 }
 
-/// Polls `future` `polls` times, yielding in between, then drops it unfinished (if it is): a
-/// caller giving up at an arbitrary await (a dropped request, a timeout, an aborted task).
-async fn abandon_after<F: Future>(future: F, polls: usize) {
-    let mut future = std::pin::pin!(future);
-    for _ in 0..polls {
-        if futures::poll!(future.as_mut()).is_ready() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-}
-
 /// A write abandoned at any await, its transaction's BEGIN included, leaves no transaction open
 /// on the pooled connection: the next user's autocommit statements would run inside it and
 /// never commit (the job end a stopping worker records, say), holding their locks meanwhile.
@@ -1127,14 +1115,10 @@ async fn postgres_an_abandoned_write_leaves_no_transaction_open() {
         let location = pg_location("t", "db1");
         for polls in 0..200 {
             let t = tenant(&format!("t{polls}"));
-            abandon_after(store.upsert_tenant(&t, &json!({}), &location), polls).await;
-            // One simple-protocol message: outside a transaction block it is its own
-            // transaction, which starts with it.
-            let row = sqlx::raw_sql("SELECT transaction_timestamp() <> statement_timestamp()")
-                .fetch_one(store.pool())
+            support::abandon_after(store.upsert_tenant(&t, &json!({}), &location), polls).await;
+            let in_transaction = support::next_connection_in_transaction(store.pool())
                 .await
                 .expect("query");
-            let in_transaction: bool = sqlx::Row::get(&row, 0);
             assert!(
                 !in_transaction,
                 "abandoned after {polls} polls, the write left its connection in a transaction"

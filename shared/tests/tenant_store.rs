@@ -760,18 +760,6 @@ async fn sqlite_files_use_the_cap_layout_in_wal_mode() {
     assert_eq!(mode, "wal");
 }
 
-/// Polls `future` `polls` times, yielding in between, then drops it unfinished (if it is): a
-/// caller giving up at an arbitrary await (a timeout, a lost lease, a shutdown).
-async fn abandon_after<F: Future>(future: F, polls: usize) {
-    let mut future = std::pin::pin!(future);
-    for _ in 0..polls {
-        if futures::poll!(future.as_mut()).is_ready() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Uses abandoned at any await (a change that fails, one that succeeds, a drop) leave no
 /// transaction open on the connection they used: the pool would hand it out as healthy, and
 /// every later use would run inside it.
@@ -793,21 +781,17 @@ async fn postgres_abandoned_uses_leave_no_transaction_open() {
                     "failing change" => {
                         let mut failing = create_books(&location);
                         failing.statements.push("SELECT 1/0".to_owned());
-                        abandon_after(store.apply(&t, &location, &failing), polls).await;
+                        support::abandon_after(store.apply(&t, &location, &failing), polls).await;
                     }
                     "change" => {
                         let change = create_books(&location);
-                        abandon_after(store.apply(&t, &location, &change), polls).await;
+                        support::abandon_after(store.apply(&t, &location, &change), polls).await;
                     }
-                    _ => abandon_after(store.drop_storage(&t, &location), polls).await,
+                    _ => support::abandon_after(store.drop_storage(&t, &location), polls).await,
                 }
-                // One simple-protocol message: outside a transaction block it is its own
-                // transaction, which starts with it.
-                let row = sqlx::raw_sql("SELECT transaction_timestamp() <> statement_timestamp()")
-                    .fetch_one(&pool)
+                let in_transaction = support::next_connection_in_transaction(&pool)
                     .await
                     .unwrap_or_else(|e| panic!("{use_} abandoned after {polls} polls: {e}"));
-                let in_transaction: bool = sqlx::Row::get(&row, 0);
                 assert!(
                     !in_transaction,
                     "{use_} abandoned after {polls} polls left its connection in a transaction"

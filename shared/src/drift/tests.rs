@@ -305,6 +305,24 @@ impl Tenant {
         self.dialect().qualified(self.schema(), name)
     }
 
+    /// Creates `deployed` as version `version`, after stand-ins for what `model` declares
+    /// `@cds.persistence.exists` (someone else's objects: they are there first).
+    async fn deploy(&self, model: &PersistenceModel, deployed: &PersistenceModel, version: &str) {
+        let dialect = self.dialect();
+        self.apply(
+            existing_objects(model, dialect, self.schema()),
+            None,
+            "existing",
+        )
+        .await;
+        self.apply(
+            create_statements(deployed, dialect, self.schema()),
+            Some("existing"),
+            version,
+        )
+        .await;
+    }
+
     async fn ids(&self, table: &str) -> Vec<i64> {
         self.ints(table, "ID").await
     }
@@ -454,21 +472,7 @@ async fn every_fixture_deployed_introspects_as_its_model_with_nothing_to_repair(
                 _ => load(name),
             };
             let tenant = Tenant::new(dialect).await;
-            // What `@cds.persistence.exists` declares is someone else's: it is there first.
-            tenant
-                .apply(
-                    existing_objects(&model, dialect, tenant.schema()),
-                    None,
-                    "existing",
-                )
-                .await;
-            tenant
-                .apply(
-                    create_statements(&model, dialect, tenant.schema()),
-                    Some("existing"),
-                    name,
-                )
-                .await;
+            tenant.deploy(&model, &model, name).await;
             let actual = tenant.introspect().await;
             tenant.remove().await;
             let drift = compare(&model, dialect, &actual);
@@ -627,20 +631,7 @@ async fn unique_constraints_missing_or_added_by_hand_are_found_and_repaired() {
     }
     for dialect in DIALECTS {
         let tenant = Tenant::new(dialect).await;
-        tenant
-            .apply(
-                existing_objects(&model, dialect, tenant.schema()),
-                None,
-                "existing",
-            )
-            .await;
-        tenant
-            .apply(
-                create_statements(&altered, dialect, tenant.schema()),
-                Some("existing"),
-                "altered",
-            )
-            .await;
+        tenant.deploy(&model, &altered, "altered").await;
         tenant
             .by_hand(&format!(
                 "INSERT INTO {} (number, email) VALUES (1, 'a@example.com'), (2, 'b@example.com')",

@@ -94,3 +94,25 @@ fn database_urls_keep_credentials_and_parameters() {
     );
     assert_eq!(url_with_database("postgres://h", "x"), "postgres://h/x");
 }
+
+/// Polls `future` `polls` times, yielding in between, then drops it unfinished (if it is): a
+/// caller giving up at an arbitrary await (a dropped request, a timeout, an aborted task).
+pub async fn abandon_after<F: Future>(future: F, polls: usize) {
+    let mut future = std::pin::pin!(future);
+    for _ in 0..polls {
+        if futures::poll!(future.as_mut()).is_ready() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Whether the connection `pool` hands out next is inside a transaction block.
+pub async fn next_connection_in_transaction(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
+    // One simple-protocol message: outside a transaction block it is its own transaction, which
+    // starts with it.
+    let row = sqlx::raw_sql("SELECT transaction_timestamp() <> statement_timestamp()")
+        .fetch_one(pool)
+        .await?;
+    Ok(sqlx::Row::get(&row, 0))
+}
