@@ -60,13 +60,13 @@ pub enum DeployError {
     NothingDeployed(TenantId),
     #[error(
         "the repair contains destructive changes and was not applied (allow them with \
-         \"allowDestructive\": true): {}",
+         \"allowDestructive\": true, or mtx-api repair --allow-destructive): {}",
         .0.join("; ")
     )]
     RepairDestructive(Vec<String>),
     #[error(
         "the schema of tenant {tenant} differs from model version {}, so it was not adopted \
-         (adopt it anyway with \"force\": true): {}",
+         (adopt it anyway with \"force\": true, or mtx-api repair --adopt --force): {}",
         .version.short(),
         .drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
