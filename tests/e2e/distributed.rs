@@ -572,3 +572,162 @@ async fn ten_thousand_tenant_upgrade_is_accepted_in_one_request_and_cancelled_at
     );
     c.stop(STOP_TIMEOUT).await
 }
+
+/// `cancelJob` while a worker runs the job's task, held up by an application's lock on the
+/// tenant's table. The attempt is not abandoned (its statement would still run once the lock is
+/// released, and the task would say CANCELLED of a change that was made): it ends as it would,
+/// then counts as cancelled unless it completed the change.
+///
+/// Here the lock time limit runs out first: the task and job end CANCELLED while the lock is
+/// still held, not retried, and the tenant keeps its schema and version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_of_a_task_waiting_for_a_lock_ends_it_at_the_time_limit_unchanged()
+-> anyhow::Result<()> {
+    let (c, job, mut app) = upgrade_waiting_for_a_lock("2000").await?;
+    let before = tenant_versions(&c, &mut app).await?;
+    cancel_job(&c, &job).await?;
+    let polled = c.wait_job(&job, JOB_TIMEOUT).await?;
+    ensure!(
+        polled["status"] == "CANCELLED" && polled["tasks"][0]["status"] == "CANCELLED",
+        "{polled}"
+    );
+    sqlx::raw_sql("ROLLBACK").execute(&mut app).await?;
+    let after = tenant_versions(&c, &mut app).await?;
+    ensure!(
+        after == before && before.1 == 1,
+        "the cancelled attempt changed the tenant: {before:?} → {after:?}"
+    );
+    // The worker is well: the same upgrade, asked again, goes through.
+    let job = start_upgrade(&c).await?;
+    let polled = c.wait_job(&job, JOB_TIMEOUT).await?;
+    ensure!(polled["status"] == "FINISHED", "{polled}");
+    c.stop(STOP_TIMEOUT).await
+}
+
+/// The same, but the lock is released before its time limit: the attempt completes the change,
+/// so the task ends FINISHED, and the control plane records the version the schema is at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_too_late_to_stop_a_change_reports_it_finished() -> anyhow::Result<()> {
+    let (c, job, mut app) = upgrade_waiting_for_a_lock("120000").await?;
+    let before = tenant_versions(&c, &mut app).await?;
+    cancel_job(&c, &job).await?;
+    // Past a lease renewal, which delivers the cancel: the attempt still runs.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let polled = c.poll_job(&job).await?;
+    ensure!(
+        polled["tasks"][0]["status"] == "RUNNING",
+        "the attempt must end before the task does: {polled}"
+    );
+    sqlx::raw_sql("ROLLBACK").execute(&mut app).await?;
+    let polled = c.wait_job(&job, JOB_TIMEOUT).await?;
+    ensure!(polled["tasks"][0]["status"] == "FINISHED", "{polled}");
+    let after = tenant_versions(&c, &mut app).await?;
+    ensure!(
+        after.1 == 2 && after.0.is_some() && after.0 != before.0,
+        "the change was made, and recorded: {before:?} → {after:?}"
+    );
+    c.stop(STOP_TIMEOUT).await
+}
+
+/// One worker, one tenant subscribed at v1; the model switched to v2 and an upgrade of the
+/// tenant started while an application holds its Books table (`MTX_PG_LOCK_TIMEOUT_MS` =
+/// `lock_timeout_ms`). Returns once the task runs and waits for the lock, with the
+/// application's connection (inside its transaction).
+async fn upgrade_waiting_for_a_lock(
+    lock_timeout_ms: &str,
+) -> anyhow::Result<(Cluster, String, sqlx::PgConnection)> {
+    let mut params = upgrade_cluster();
+    params.databases = 1;
+    params.workers = 1;
+    params
+        .env
+        .push(("MTX_PG_LOCK_TIMEOUT_MS".into(), lock_timeout_ms.into()));
+    let c = Cluster::start(params).await?;
+    let r = c
+        .request(
+            Method::PUT,
+            &format!("/-/cds/saas-provisioning/tenant/{LOCKED}"),
+            &[("prefer", "respond-async")],
+            Some(&json!({"subscribedTenantId": LOCKED}).to_string()),
+        )
+        .await?;
+    let subscribed = c
+        .wait_job(&r.header("x-job-id").context("no x-job-id")?, JOB_TIMEOUT)
+        .await?;
+    ensure!(subscribed["status"] == "FINISHED", "{subscribed}");
+
+    let id = TenantId::parse(LOCKED).map_err(anyhow::Error::msg)?;
+    let mut app = <sqlx::PgConnection as sqlx::Connection>::connect(&c.databases[0].url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; LOCK TABLE \"{}\".my_bookshop_books IN ACCESS EXCLUSIVE MODE",
+        schema_name_for(&id)
+    )))
+    .execute(&mut app)
+    .await?;
+
+    std::fs::copy(model_dir("v2").join("csn.json"), &c.model)?;
+    let r = c
+        .request(
+            Method::POST,
+            UPGRADE,
+            &[("prefer", "respond-async")],
+            Some(&json!({"tenants": [LOCKED]}).to_string()),
+        )
+        .await?;
+    ensure!(r.status == StatusCode::ACCEPTED, "{} {}", r.status, r.text);
+    let job = r.header("x-job-id").context("no x-job-id")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut app)
+        .await?;
+        let polled = c.poll_job(&job).await?;
+        if waiting > 0 && polled["tasks"][0]["status"] == "RUNNING" {
+            return Ok((c, job, app));
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the upgrade never waited: {polled}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const LOCKED: &str = "t0000";
+
+async fn cancel_job(c: &Cluster, job: &str) -> anyhow::Result<()> {
+    let r = c
+        .request(
+            Method::POST,
+            "/-/cds/jobs/cancelJob",
+            &[],
+            Some(&json!({"ID": job}).to_string()),
+        )
+        .await?;
+    ensure!(r.status == StatusCode::OK, "{} {}", r.status, r.text);
+    Ok(())
+}
+
+/// The locked tenant's version as the control plane records it, and its marker rows.
+async fn tenant_versions(
+    c: &Cluster,
+    app: &mut sqlx::PgConnection,
+) -> anyhow::Result<(Option<String>, i64)> {
+    let id = TenantId::parse(LOCKED).map_err(anyhow::Error::msg)?;
+    let record = c
+        .control()
+        .await?
+        .get_tenant(&id)
+        .await?
+        .context("still subscribed")?;
+    let (markers,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{}\".mtx_deployments",
+        schema_name_for(&id)
+    )))
+    .fetch_one(app)
+    .await?;
+    Ok((record.model.map(|m| m.as_str().to_owned()), markers))
+}

@@ -93,8 +93,8 @@ pub enum FinishOutcome {
 pub struct CancelOutcome {
     /// Tasks that were QUEUED and are CANCELLED now.
     pub cancelled: Vec<TaskId>,
-    /// Tasks that are RUNNING: they stop at a safe point once the scheduler flags them, and end
-    /// the job when the last of them ends.
+    /// Tasks that are RUNNING: flagged in the scheduler, they end with their current attempt
+    /// (see [`crate::jobs::service::JobService::cancel`]), the last of them ending the job.
     pub running: Vec<TaskId>,
     /// The job's status afterwards (terminal when nothing was running).
     pub status: Status,

@@ -189,16 +189,30 @@ impl Runner {
         let cancel_requested = CancellationToken::new();
         let renewer = self.spawn_renewer(&claim, lease_lost.clone(), cancel_requested.clone());
 
-        let ending = tokio::select! {
-            result = tokio::time::timeout(self.config.task_timeout, self.deployer.execute(&task)) => {
-                match result {
+        // A cancel request does not abandon the attempt: what was sent to the tenant's database
+        // would still run there (a statement waiting for a lock goes on once it gets it), and the
+        // task would say CANCELLED of a change that was made. The attempt ends as it would (its
+        // waits are bounded by the lock and statement time limits), and then counts as
+        // cancelled unless it completed the change.
+        let execution =
+            tokio::time::timeout(self.config.task_timeout, self.deployer.execute(&task));
+        tokio::pin!(execution);
+        let mut cancelled = false;
+        let ending = loop {
+            tokio::select! {
+                result = &mut execution => break match result {
+                    Ok(Err(_)) if cancelled => Ending::Cancelled,
                     Ok(r) => Ending::Done(r),
+                    Err(_) if cancelled => Ending::Cancelled,
                     Err(_) => Ending::TimedOut,
+                },
+                () = lease_lost.cancelled() => break Ending::LeaseLost,
+                () = cancel_requested.cancelled(), if !cancelled => {
+                    tracing::info!("cancel requested; the running attempt ends first");
+                    cancelled = true;
                 }
+                () = abort.cancelled() => break Ending::ShutDown,
             }
-            () = lease_lost.cancelled() => Ending::LeaseLost,
-            () = cancel_requested.cancelled() => Ending::Cancelled,
-            () = abort.cancelled() => Ending::ShutDown,
         };
         renewer.abort();
         let finished_at = Utc::now();

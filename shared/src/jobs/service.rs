@@ -327,8 +327,11 @@ impl From<SchedulerError> for JobError {
 /// Job hygiene: cancelling, re-running failures, runtime limits.
 impl JobService {
     /// Cancels a job: queued tasks end CANCELLED at once and leave the queue; running ones are
-    /// flagged, stop at their next safe point (the lease renewal) and end CANCELLED, unless they
-    /// finish first. Idempotent; an ended job is returned unchanged. `None` for an unknown job.
+    /// flagged (their worker learns it at the next lease renewal), end with their current
+    /// attempt, and are CANCELLED unless that attempt completed its change (then FINISHED: the
+    /// runner never abandons an attempt for a cancel, since what it sent to the tenant's
+    /// database would still run there). Idempotent; an ended job is returned unchanged. `None`
+    /// for an unknown job.
     ///
     /// When the queue cannot be told, the error says so (retryable): the control plane has
     /// cancelled the queued tasks already (a worker that claims one anyway drops it), but the

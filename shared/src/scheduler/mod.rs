@@ -115,7 +115,7 @@ pub enum Completion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {
     Held,
-    /// Held, and somebody asked to cancel the task: stop at a safe point.
+    /// Held, and somebody asked to cancel the task: end it with its current attempt.
     CancelRequested,
     /// Expired or taken over: stop working on the task, its result will be rejected.
     Lost,
