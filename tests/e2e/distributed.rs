@@ -76,6 +76,39 @@ fn tenant_name(i: usize) -> String {
     format!("t{i:04}")
 }
 
+/// Subscribes `tenant` asynchronously with `body`; returns the job id.
+async fn subscribe_async(c: &Cluster, tenant: &str, body: &Value) -> anyhow::Result<String> {
+    let r = c
+        .request(
+            Method::PUT,
+            &format!("/-/cds/saas-provisioning/tenant/{tenant}"),
+            &[("prefer", "respond-async")],
+            Some(&body.to_string()),
+        )
+        .await?;
+    ensure!(
+        r.status == StatusCode::ACCEPTED,
+        "subscribe {tenant}: {} {}",
+        r.status,
+        r.text
+    );
+    r.header("x-job-id").context("no x-job-id")
+}
+
+/// Cancels `job`, which must answer 200; returns the job as the answer shows it.
+async fn cancel_job(c: &Cluster, job: &str) -> anyhow::Result<Value> {
+    let r = c
+        .request(
+            Method::POST,
+            "/-/cds/jobs/cancelJob",
+            &[],
+            Some(&json!({ "ID": job }).to_string()),
+        )
+        .await?;
+    ensure!(r.status == StatusCode::OK, "{} {}", r.status, r.text);
+    Ok(r.json())
+}
+
 /// Subscribes `n` tenants, alternately placed on `db1` and `db2`, 16 requests in flight,
 /// under generous runtime limits; waits until every subscription finished.
 async fn subscribe_tenants(c: &Cluster, n: usize) -> anyhow::Result<()> {
@@ -85,21 +118,7 @@ async fn subscribe_tenants(c: &Cluster, n: usize) -> anyhow::Result<()> {
             let tenant = tenant_name(i);
             let db = if i % 2 == 0 { "db1" } else { "db2" };
             let body = json!({"subscribedTenantId": tenant, "database": db});
-            let r = c
-                .request(
-                    Method::PUT,
-                    &format!("/-/cds/saas-provisioning/tenant/{tenant}"),
-                    &[("prefer", "respond-async")],
-                    Some(&body.to_string()),
-                )
-                .await?;
-            ensure!(
-                r.status == StatusCode::ACCEPTED,
-                "subscribe {tenant}: {} {}",
-                r.status,
-                r.text
-            );
-            r.header("x-job-id").context("no x-job-id")
+            subscribe_async(c, &tenant, &body).await
         })
         .buffer_unordered(16)
         .collect()
@@ -413,16 +432,8 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
     let mut jobs = Vec::new();
     for i in 0..100 {
         let tenant = tenant_name(i);
-        let r = c
-            .request(
-                Method::PUT,
-                &format!("/-/cds/saas-provisioning/tenant/{tenant}"),
-                &[("prefer", "respond-async")],
-                Some(&json!({"subscribedTenantId": tenant}).to_string()),
-            )
-            .await?;
-        ensure!(r.status == StatusCode::ACCEPTED, "{} {}", r.status, r.text);
-        jobs.push(r.header("x-job-id").context("no x-job-id")?);
+        let body = json!({ "subscribedTenantId": tenant });
+        jobs.push(subscribe_async(&c, &tenant, &body).await?);
     }
     // Signal while the worker has a task in flight.
     c.add_worker().await?;
@@ -533,16 +544,7 @@ async fn ten_thousand_tenant_upgrade_is_accepted_in_one_request_and_cancelled_at
         "{text}"
     );
 
-    let r = c
-        .request(
-            Method::POST,
-            "/-/cds/jobs/cancelJob",
-            &[],
-            Some(&json!({ "ID": job }).to_string()),
-        )
-        .await?;
-    ensure!(r.status == StatusCode::OK, "{} {}", r.status, r.text);
-    let cancelled = r.json();
+    let cancelled = cancel_job(&c, &job).await?;
     ensure!(
         cancelled["status"] == "CANCELLED"
             && count_by_status(&cancelled).get("CANCELLED") == Some(&BULK),
@@ -643,16 +645,9 @@ async fn upgrade_waiting_for_a_lock(
         .env
         .push(("MTX_PG_LOCK_TIMEOUT_MS".into(), lock_timeout_ms.into()));
     let c = Cluster::start(params).await?;
-    let r = c
-        .request(
-            Method::PUT,
-            &format!("/-/cds/saas-provisioning/tenant/{LOCKED}"),
-            &[("prefer", "respond-async")],
-            Some(&json!({"subscribedTenantId": LOCKED}).to_string()),
-        )
-        .await?;
+    let body = json!({ "subscribedTenantId": LOCKED });
     let subscribed = c
-        .wait_job(&r.header("x-job-id").context("no x-job-id")?, JOB_TIMEOUT)
+        .wait_job(&subscribe_async(&c, LOCKED, &body).await?, JOB_TIMEOUT)
         .await?;
     ensure!(subscribed["status"] == "FINISHED", "{subscribed}");
 
@@ -697,19 +692,6 @@ async fn upgrade_waiting_for_a_lock(
 }
 
 const LOCKED: &str = "t0000";
-
-async fn cancel_job(c: &Cluster, job: &str) -> anyhow::Result<()> {
-    let r = c
-        .request(
-            Method::POST,
-            "/-/cds/jobs/cancelJob",
-            &[],
-            Some(&json!({"ID": job}).to_string()),
-        )
-        .await?;
-    ensure!(r.status == StatusCode::OK, "{} {}", r.status, r.text);
-    Ok(())
-}
 
 /// The locked tenant's version as the control plane records it, and its marker rows.
 async fn tenant_versions(

@@ -580,7 +580,8 @@ impl TenantStore for PostgresTenantStore {
             return Ok(());
         };
         // A failed statement leaves the script's transaction open and aborted: end it before the
-        // connection is used again, or drop a connection that cannot even do that.
+        // connection is used again. One that cannot even do that is closed as it is dropped
+        // (see `Leased`), before the failed statement is looked for on another.
         if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
             db.keep(conn);
         } else {
