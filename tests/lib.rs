@@ -326,7 +326,7 @@ impl TestServer {
         let record = self
             .system
             .control
-            .get_tenant(&mtx_shared::tenant::TenantId::parse(tenant)?)
+            .get_tenant(&mtx_shared::vocab::TenantId::parse(tenant)?)
             .await?;
         match self.mode {
             Mode::Embedded => {
@@ -349,7 +349,7 @@ impl TestServer {
                 };
                 let schema = match record.map(|r| r.location) {
                     Some(mtx_shared::tenant::StorageLocation::Postgres { schema, .. }) => schema,
-                    _ => mtx_shared::tenant::schema_name_for(&mtx_shared::tenant::TenantId::parse(
+                    _ => mtx_shared::tenant::schema_name_for(&mtx_shared::vocab::TenantId::parse(
                         tenant,
                     )?),
                 };
@@ -369,7 +369,7 @@ impl TestServer {
     /// Runs SQL against a tenant's storage (statements use unqualified names; on PostgreSQL the
     /// tenant's schema is put on the search path of this test connection only).
     pub async fn tenant_sql(&self, tenant: &str, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
-        let id = mtx_shared::tenant::TenantId::parse(tenant)?;
+        let id = mtx_shared::vocab::TenantId::parse(tenant)?;
         match self.mode {
             Mode::Embedded => {
                 let pool = sqlite_pool(&self.data_dir.join(format!("db-{tenant}.sqlite"))).await?;
@@ -507,7 +507,7 @@ impl ModelFile {
     }
 
     /// The version hash of the model as it is now.
-    pub fn hash(&self) -> anyhow::Result<mtx_shared::model::ModelHash> {
+    pub fn hash(&self) -> anyhow::Result<mtx_shared::vocab::ModelHash> {
         Ok(mtx_shared::model::ModelVersion::load(&self.file)?.hash)
     }
 }

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use mtx_shared::access::{Caller, Role};
 use mtx_shared::config::{AuthConfig, AuthMode, BasicUser};
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::TenantId;
 
 use crate::error::ApiError;
 use crate::server::AppState;

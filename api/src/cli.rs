@@ -9,13 +9,12 @@
 
 use anyhow::{Context as _, bail};
 use mtx_shared::config::Config;
-use mtx_shared::deploy::{Resolution, UpgradeOptions};
+use mtx_shared::deploy::Resolution;
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::lifecycle::Command;
-use mtx_shared::model::ModelHash;
 use mtx_shared::plan::plan_upgrade;
 use mtx_shared::system::System;
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::{ModelHash, TenantId, UpgradeOptions};
 use serde::Serialize;
 
 /// The commands `mtx-api` accepts besides serving and `config`.

@@ -6,9 +6,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mtx_shared::jobs::JobId;
 use mtx_shared::jobs::service::JobService;
 use mtx_shared::system::System;
+use mtx_shared::vocab::JobId;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

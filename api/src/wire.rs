@@ -4,10 +4,10 @@
 //! ignores; the fields cds-mtxs has keep its names and shapes.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use mtx_shared::callbacks::CallbackRecord;
 use mtx_shared::control::TenantRecord;
-use mtx_shared::jobs::{DEPLOYMENT_SERVICE, JobWithTasks, Status, Task, TaskId};
-use mtx_shared::tenant::{DatabaseId, TenantId};
+use mtx_shared::vocab::{
+    CallbackRecord, DEPLOYMENT_SERVICE, DatabaseId, JobWithTasks, Status, Task, TaskId, TenantId,
+};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
@@ -32,7 +32,7 @@ pub fn enqueued_job(job: &JobWithTasks) -> Value {
                 "ID": t.id.to_string(),
                 "tenant": t.tenant,
                 "service": DEPLOYMENT_SERVICE,
-                "op": t.op,
+                "op": t.op(),
                 "args": t.args,
                 "database": t.database,
                 "status": t.status,
@@ -52,7 +52,7 @@ pub fn enqueued_job(job: &JobWithTasks) -> Value {
     json!({
         "ID": job.job.id.to_string(),
         "service": DEPLOYMENT_SERVICE,
-        "op": job.job.op,
+        "op": job.job.op(),
         "args": job.job.args,
         "status": job.job.status,
         "tasks": tasks,
@@ -141,7 +141,7 @@ impl Serialize for JobView<'_> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("ID", &job.id)?;
         map.serialize_entry("service", DEPLOYMENT_SERVICE)?;
-        map.serialize_entry("op", &job.op)?;
+        map.serialize_entry("op", &job.op())?;
         if self.with_tenants {
             map.serialize_entry("error", &job.error)?;
             map.serialize_entry("status", &job.status)?;
@@ -203,7 +203,7 @@ pub fn listed_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> Job
 pub fn polled_task(t: &Task) -> Value {
     let mut v = json!({
         "status": t.status,
-        "op": t.op,
+        "op": t.op(),
         "service": DEPLOYMENT_SERVICE,
     });
     if let Some(e) = &t.error {

@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mtx_shared::jobs::JobId;
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::{JobId, TenantId};
 
 use crate::client::ClientParams;
 use crate::wait::WaitParams;

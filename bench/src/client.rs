@@ -7,8 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use mtx_shared::jobs::{JobId, Status};
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::{JobId, Status, TenantId};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;

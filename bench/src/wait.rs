@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use mtx_shared::jobs::{JobId, Status};
+use mtx_shared::vocab::{JobId, Status};
 use serde::Serialize;
 
 use crate::client::{CallError, JobView, Sidecar};

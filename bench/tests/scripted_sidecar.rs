@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 use mtx_bench::args::{self, Command};
 use mtx_bench::client::Sidecar;
 use mtx_bench::scenario::{Report, enqueue_latency, poll_latency, provision};
-use mtx_shared::jobs::JobId;
+use mtx_shared::vocab::JobId;
 use serde_json::{Value, json};
 
 /// How the stand-in behaves.

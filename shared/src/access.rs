@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::tenant::TenantId;
+use crate::vocab::TenantId;
 
 /// A role as cds-mtxs names it. The order of the variants is the order roles are listed in
 /// messages.

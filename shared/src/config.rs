@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::tenant::DatabaseId;
+use crate::vocab::DatabaseId;
 
 pub use security::{
     AuthConfig, AuthMode, BasicUser, CallbacksConfig, JwtConfig, SaasRegistryConfig,

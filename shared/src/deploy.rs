@@ -12,11 +12,11 @@ use serde::Serialize;
 use crate::control::{ControlError, ControlStore, StartedTask, TenantRecord};
 use crate::drift::{self, Drift, RepairError};
 use crate::evolve;
-use crate::jobs::{Op, Task};
-use crate::model::{ModelHash, ModelVersion};
+use crate::model::ModelVersion;
 use crate::sql;
-use crate::tenant::{SchemaChange, StorageLocation, TenantId, TenantStore, TenantStoreError};
+use crate::tenant::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
 use crate::versions::{ModelVersions, VersionError};
+use crate::vocab::{ModelHash, Op, Task, TaskArgs, TenantId, UpgradeOptions};
 
 /// Why a tenant operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -140,31 +140,6 @@ pub struct Executed {
     pub tenant_model: Option<ModelHash>,
 }
 
-/// Options of an upgrade, from the request's `options`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UpgradeOptions {
-    /// Apply destructive changes (drop tables/columns, narrow types) instead of refusing them.
-    pub allow_destructive: bool,
-    /// Only report what would be done ([`crate::plan`]); create no job, change nothing.
-    pub dry_run: bool,
-}
-
-impl UpgradeOptions {
-    /// Reads the cds-style options object (`{"autoUndeploy": true, "dryRun": true}`).
-    pub fn from_args(options: &serde_json::Value) -> Self {
-        let flag = |name: &str| {
-            options
-                .get(name)
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false)
-        };
-        Self {
-            allow_destructive: flag("autoUndeploy"),
-            dry_run: flag("dryRun"),
-        }
-    }
-}
-
 /// What the operator chooses to do about a tenant whose schema drifted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -236,10 +211,10 @@ impl Deployer {
     pub async fn execute(&self, started: &StartedTask) -> Result<Executed, DeployError> {
         let task = &started.task;
         let record = started.tenant.as_ref();
-        match task.op {
-            Op::Subscribe => self.subscribe(task, record).await,
-            Op::Upgrade => self.upgrade(task, record).await,
-            Op::Unsubscribe => self.unsubscribe(task, record).await.map(|()| Executed {
+        match &task.args {
+            TaskArgs::Subscribe { metadata } => self.subscribe(task, metadata, record).await,
+            TaskArgs::Upgrade { .. } => self.upgrade(task, record).await,
+            TaskArgs::Unsubscribe => self.unsubscribe(task, record).await.map(|()| Executed {
                 deployed: Deployed::Applied { statements: 0 },
                 tenant_model: None,
             }),
@@ -247,13 +222,14 @@ impl Deployer {
     }
 
     async fn target(&self, task: &Task) -> Result<Arc<ModelVersion>, DeployError> {
-        let hash = task.model.as_ref().ok_or(DeployError::NoModel(task.op))?;
+        let hash = task.model.as_ref().ok_or(DeployError::NoModel(task.op()))?;
         Ok(self.versions.get(hash).await?)
     }
 
     async fn subscribe(
         &self,
         task: &Task,
+        metadata: &serde_json::Value,
         record: Option<&TenantRecord>,
     ) -> Result<Executed, DeployError> {
         let target = self.target(task).await?;
@@ -273,14 +249,9 @@ impl Deployer {
                 UpgradeOptions::default(),
             )
             .await?;
-        let metadata = task
-            .args
-            .get("data")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}));
         let tenant = self
             .control
-            .upsert_tenant(&task.tenant, &metadata, &location)
+            .upsert_tenant(&task.tenant, metadata, &location)
             .await?;
         Ok(Executed {
             deployed,
@@ -304,8 +275,7 @@ impl Deployer {
                 tenant_model: None,
             });
         }
-        let options =
-            UpgradeOptions::from_args(task.args.get("options").unwrap_or(&serde_json::Value::Null));
+        let options = task.args.upgrade_options();
         let deployed = self
             .deploy(
                 &task.tenant,

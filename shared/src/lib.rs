@@ -3,6 +3,9 @@
 //! # Layout
 //! Data flows from the application's compiled model to each tenant's storage:
 //!
+//! - [`vocab`] is the vocabulary every other module speaks: tenant, database, job and task ids,
+//!   operations and their typed arguments, states, job and task records. It depends on nothing
+//!   else of ours.
 //! - [`csn`] parses the CAP compiler's CSN JSON; [`schema`] derives the persistence model
 //!   (tables, columns, keys, views) from it the way the CAP compiler does; [`model`] loads a
 //!   model from disk and names each version by its content hash.
@@ -11,11 +14,11 @@
 //!   ordered steps that take a tenant from its deployed model to the target model; [`drift`]
 //!   compares what a tenant's database actually holds with what its recorded version says, and
 //!   plans repairs.
-//! - [`tenant`] validates tenant ids and owns tenant storage ([`tenant::TenantStore`]: a
+//! - [`tenant`] owns tenant storage ([`tenant::TenantStore`]: a
 //!   PostgreSQL schema per tenant, or a SQLite file per tenant).
 //! - [`control`] is the control plane ("t0"): tenants, jobs, tasks and model versions. It is the
 //!   source of truth for every job.
-//! - [`jobs`] holds the job vocabulary and the job service: it turns an operation over tenants into
+//! - [`jobs`] holds the job service: it turns an operation over tenants into
 //!   a job of per-tenant tasks, hands them to the [`scheduler`], and executes claimed tasks
 //!   ([`jobs::runner`]) through [`deploy`]. [`plan`] answers what an upgrade would do (dry
 //!   run), and [`deploy`] also carries the operator's drift actions (report, adopt, repair).
@@ -49,3 +52,4 @@ pub mod sql;
 pub mod system;
 pub mod tenant;
 pub mod versions;
+pub mod vocab;

@@ -297,7 +297,7 @@ fn label_value(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::DatabaseId;
+    use crate::vocab::DatabaseId;
 
     fn db(id: &str) -> DatabaseId {
         DatabaseId::parse(id).expect("valid database id")

@@ -5,64 +5,15 @@
 //! task can name the version it deploys and any worker can run it, whatever model files that
 //! worker has on its own disk (rolling deploys).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
 use crate::csn::Csn;
 use crate::schema::PersistenceModel;
+use crate::vocab::ModelHash;
 
 /// The bookshop example shipped with the sidecar, used when no model is configured.
 pub const BUILTIN_BOOKSHOP: &str = include_str!("../../models/bookshop/v1/csn.json");
-
-/// Content address of a model version: 64 lower-case hex digits of SHA-256.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ModelHash(String);
-
-impl ModelHash {
-    pub fn of(canonical_json: &str) -> Self {
-        let digest = Sha256::digest(canonical_json.as_bytes());
-        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// Accepts a stored hash (64 hex digits).
-    pub fn parse(raw: &str) -> Result<Self, ModelError> {
-        if raw.len() == 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ModelError::BadHash(raw.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first 12 digits, for logs and messages.
-    pub fn short(&self) -> &str {
-        &self.0[..12]
-    }
-}
-
-impl fmt::Display for ModelHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ModelHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ModelHash({})", self.short())
-    }
-}
 
 /// Why a model could not be loaded; every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +27,6 @@ pub enum ModelError {
     NotFound(PathBuf),
     #[error("model {path}: not valid CSN: {message}")]
     Invalid { path: String, message: String },
-    #[error("'{0}' is not a model hash (64 lower-case hex digits)")]
-    BadHash(String),
 }
 
 /// One version of the application's model: its CSN, its persistence model and its hash.

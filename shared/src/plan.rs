@@ -9,11 +9,10 @@
 
 use serde::Serialize;
 
-use crate::deploy::{DeployError, Deployer, UpgradeOptions};
+use crate::deploy::{DeployError, Deployer};
 use crate::jobs::service::{JobError, JobService, TenantSelection};
-use crate::model::ModelHash;
 use crate::sql;
-use crate::tenant::TenantId;
+use crate::vocab::{ModelHash, TenantId, UpgradeOptions};
 
 /// The plan for the tenants that share one deployed version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use crate::config::ModelSource;
 use crate::control::{ControlError, ControlStore};
-use crate::model::{ModelError, ModelHash, ModelVersion, resolve_model_file};
+use crate::model::{ModelError, ModelVersion, resolve_model_file};
+use crate::vocab::ModelHash;
 
 /// Why a model version could not be had.
 #[derive(Debug, thiserror::Error)]

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use mtx_shared::callbacks::{CallbackAttempt, CallbackState, NewCallback, NextStep};
 use mtx_shared::control::postgres::PostgresControlStore;
 use mtx_shared::control::sqlite::SqliteControlStore;
 use mtx_shared::control::{ControlStore, FinishOutcome};
-use mtx_shared::jobs::{Job, JobId, Op, Status, Task, TaskId, TaskOutcome};
-use mtx_shared::tenant::{DatabaseId, TenantId};
+use mtx_shared::vocab::{
+    CallbackAttempt, CallbackState, DatabaseId, Job, JobId, NewCallback, NextStep, Op, Status,
+    Task, TaskArgs, TaskId, TaskOutcome, TenantId,
+};
 use sqlx::Connection as _;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -96,8 +97,9 @@ async fn job_with_callback(store: &dyn ControlStore, tenant: &str) -> (JobId, Ta
     let now = Utc::now();
     let job = Job {
         id: JobId::new(),
-        op: Op::Subscribe,
-        args: serde_json::json!({"data": {}}),
+        args: TaskArgs::Subscribe {
+            metadata: serde_json::json!({}),
+        },
         status: Status::Queued,
         error: None,
         created_at: now,
@@ -107,7 +109,6 @@ async fn job_with_callback(store: &dyn ControlStore, tenant: &str) -> (JobId, Ta
         id: TaskId::new(),
         job_id: job.id,
         tenant: TenantId::parse(tenant).expect("valid tenant"),
-        op: Op::Subscribe,
         args: job.args.clone(),
         status: Status::Queued,
         error: None,
@@ -326,8 +327,9 @@ async fn jobs_without_callbacks_have_none_and_deletion_cascades(store: &dyn Cont
     let now = Utc::now();
     let plain = Job {
         id: JobId::new(),
-        op: Op::Upgrade,
-        args: serde_json::json!({}),
+        args: TaskArgs::Upgrade {
+            options: serde_json::Map::new(),
+        },
         status: Status::Queued,
         error: None,
         created_at: now,

@@ -16,9 +16,10 @@ use mtx_shared::control::sqlite::SqliteControlStore;
 use mtx_shared::control::{
     CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, TenantRecord,
 };
-use mtx_shared::jobs::{Job, JobId, Op, Status, Task, TaskId, TaskOutcome};
-use mtx_shared::model::ModelHash;
-use mtx_shared::tenant::{DatabaseId, StorageLocation, TenantId};
+use mtx_shared::tenant::StorageLocation;
+use mtx_shared::vocab::{
+    DatabaseId, Job, JobId, ModelHash, Op, Status, Task, TaskArgs, TaskId, TaskOutcome, TenantId,
+};
 use support::TempDir;
 
 type Store = Arc<dyn ControlStore>;
@@ -122,9 +123,12 @@ fn now() -> DateTime<Utc> {
 fn new_job(op: Op, created_at: DateTime<Utc>) -> Job {
     Job {
         id: JobId::new(),
-        op,
         // Key order is part of what cds-mtxs echoes; "z" before "a" proves it survives.
-        args: json!({"options": {"z": 1, "a": [1, 2]}}),
+        args: TaskArgs::from_stored(
+            op,
+            json!({"options": {"z": 1, "a": [1, 2]}, "data": {"z": true, "a": null}}),
+        )
+        .expect("valid arguments"),
         status: Status::Queued,
         error: None,
         created_at,
@@ -137,8 +141,7 @@ fn new_task(job: &Job, tenant_id: &str) -> Task {
         id: TaskId::new(),
         job_id: job.id,
         tenant: tenant(tenant_id),
-        op: job.op,
-        args: json!({"tenant": tenant_id, "z": true, "a": null}),
+        args: job.args.clone(),
         status: Status::Queued,
         error: None,
         database: database("db1"),

@@ -13,12 +13,11 @@ use std::time::Duration;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, SqliteConnection};
 
-use mtx_shared::model::ModelHash;
 use mtx_shared::sql::quote_ident;
 use mtx_shared::tenant::store::postgres::{PgTimeouts, PostgresTenantStore, USES_PER_CONNECTION};
 use mtx_shared::tenant::store::sqlite::{DEFAULT_STEM, SqliteTenantStore};
 use mtx_shared::tenant::store::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
-use mtx_shared::tenant::{DatabaseId, TenantId};
+use mtx_shared::vocab::{DatabaseId, ModelHash, TenantId};
 use support::TempDir;
 
 type Store = Arc<dyn TenantStore>;

@@ -231,9 +231,8 @@ async fn failed(mode: Mode) -> anyhow::Result<()> {
                 .as_ref()
                 .map(|d| d.url.clone())
                 .unwrap_or_default();
-            let schema = mtx_shared::tenant::schema_name_for(&mtx_shared::tenant::TenantId::parse(
-                "broken",
-            )?);
+            let schema =
+                mtx_shared::tenant::schema_name_for(&mtx_shared::vocab::TenantId::parse("broken")?);
             let pool = sqlx::PgPool::connect(&db).await?;
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "CREATE SCHEMA \"{schema}\"; CREATE TABLE \"{schema}\".mtx_deployments (occupied int)"

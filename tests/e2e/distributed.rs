@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
-use mtx_shared::tenant::{DatabaseId, StorageLocation, TenantId, schema_name_for};
+use mtx_shared::tenant::{StorageLocation, schema_name_for};
+use mtx_shared::vocab::{DatabaseId, TenantId};
 use mtx_tests::model_dir;
 use mtx_tests::processes::{Cluster, ClusterParams, count_by_status, metric};
 use reqwest::{Method, StatusCode};
@@ -444,7 +445,7 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
             .unfinished_tasks()
             .await?
             .into_iter()
-            .find(|t| t.status == mtx_shared::jobs::Status::Running);
+            .find(|t| t.status == mtx_shared::vocab::Status::Running);
         if let Some(task) = running {
             break task.job_id.to_string();
         }
@@ -475,7 +476,7 @@ async fn sigterm_hands_back_in_flight_tasks_and_exits_zero() -> anyhow::Result<(
         .unfinished_tasks()
         .await?
         .into_iter()
-        .filter(|t| t.status == mtx_shared::jobs::Status::Running)
+        .filter(|t| t.status == mtx_shared::vocab::Status::Running)
         .collect();
     ensure!(stuck.is_empty(), "left RUNNING after shutdown: {stuck:?}");
     let polled = c.poll_job(&in_flight).await?;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use mtx_shared::drift::{DatabaseSchema, normalize_type};
-use mtx_shared::model::ModelHash;
 use mtx_shared::sql::Dialect;
-use mtx_shared::tenant::{SchemaChange, StorageLocation, TenantId};
+use mtx_shared::tenant::{SchemaChange, StorageLocation};
+use mtx_shared::vocab::{ModelHash, TenantId};
 use mtx_tests::{Mode, ModelFile, TestServer, model_dir};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -645,7 +645,7 @@ async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Resul
         .await?;
     ensure!(r.status == StatusCode::ACCEPTED, "{} {}", r.status, r.text);
     let job_id = r.json()["ID"].as_str().unwrap_or_default().to_owned();
-    let id = mtx_shared::jobs::JobId::parse(&job_id)?;
+    let id = mtx_shared::vocab::JobId::parse(&job_id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let retried = loop {
         let job = s.system.control.get_job(&id).await?.context("the job")?;

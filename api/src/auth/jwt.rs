@@ -9,7 +9,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use mtx_shared::access::Caller;
 use mtx_shared::config::JwtConfig;
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::TenantId;
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;

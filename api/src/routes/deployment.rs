@@ -7,11 +7,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use mtx_shared::access::Caller;
-use mtx_shared::deploy::{Resolution, UpgradeOptions};
+use mtx_shared::deploy::Resolution;
 use mtx_shared::jobs::service::TenantSelection;
-use mtx_shared::jobs::{JobWithTasks, Status};
-use mtx_shared::model::ModelHash;
 use mtx_shared::plan::plan_upgrade;
+use mtx_shared::vocab::{JobWithTasks, ModelHash, Status, UpgradeOptions};
 use serde_json::{Map, Value};
 
 use super::saas_provisioning::{ensure_selection, failed, wait};
@@ -84,15 +83,15 @@ async fn call(
             };
             ensure_selection(&caller, &selection)?;
             let options = match body.get("options") {
-                None | Some(Value::Null) => Value::Object(Map::new()),
-                Some(o @ Value::Object(_)) => o.clone(),
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(o)) => o.clone(),
                 Some(_) => {
                     return Err(ApiError::BadRequest(
                         "Field 'options' must be an object".into(),
                     ));
                 }
             };
-            let parsed = UpgradeOptions::from_args(&options);
+            let parsed = UpgradeOptions::from_request(&options);
             if parsed.dry_run {
                 let plans =
                     plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use mtx_shared::access::{Caller, TenantScope};
-use mtx_shared::jobs::{JobId, JobWithTasks, TaskId};
 use mtx_shared::scheduler::Limits;
+use mtx_shared::vocab::{JobId, JobWithTasks, TaskId};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;

@@ -6,7 +6,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod saas_provisioning;
 
-use mtx_shared::tenant::TenantId;
+use mtx_shared::vocab::TenantId;
 
 use crate::error::ApiError;
 

@@ -7,12 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use mtx_shared::access::{Caller, TenantScope};
-use mtx_shared::callbacks::{NewCallback, target};
-use mtx_shared::deploy::UpgradeOptions;
+use mtx_shared::callbacks::target;
 use mtx_shared::jobs::service::TenantSelection;
-use mtx_shared::jobs::{JobWithTasks, Status};
 use mtx_shared::plan::plan_upgrade;
-use mtx_shared::tenant::DatabaseId;
+use mtx_shared::vocab::{DatabaseId, JobWithTasks, NewCallback, Status, UpgradeOptions};
 use serde_json::{Map, Value};
 
 use super::tenant_id;
@@ -307,7 +305,9 @@ async fn call(
 }
 
 /// Parses `{"tenants": […], "options": {…}}`; `["*"]` (or any `*`) means every tenant.
-pub(crate) fn upgrade_request(body: Option<Value>) -> Result<(TenantSelection, Value), ApiError> {
+pub(crate) fn upgrade_request(
+    body: Option<Value>,
+) -> Result<(TenantSelection, Map<String, Value>), ApiError> {
     let body = body.unwrap_or_else(|| Value::Object(Map::new()));
     let Value::Object(body) = body else {
         return Err(ApiError::BadRequest(
@@ -315,8 +315,8 @@ pub(crate) fn upgrade_request(body: Option<Value>) -> Result<(TenantSelection, V
         ));
     };
     let options = match body.get("options") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(o @ Value::Object(_)) => o.clone(),
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
         Some(_) => {
             return Err(ApiError::BadRequest(
                 "Field 'options' must be an object".into(),
@@ -378,7 +378,7 @@ async fn upgrade(
 ) -> Result<Response, ApiError> {
     let (selection, options) = upgrade_request(body.0)?;
     ensure_selection(&caller, &selection)?;
-    let parsed = UpgradeOptions::from_args(&options);
+    let parsed = UpgradeOptions::from_request(&options);
     if parsed.dry_run {
         let plans = plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
         return Ok(axum::Json(plans).into_response());

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use mtx_shared::jobs::{JobId, Status};
+use mtx_shared::vocab::{JobId, Status};
 use serde::Serialize;
 
 use super::Report;

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::token::TokenClient;
-use super::{CallbackAttempt, DueCallback, NextStep, body, next_step, target};
+use super::{body, next_step, target};
 use crate::config::{CallbacksConfig, SaasRegistryConfig};
 use crate::control::{ControlError, ControlStore};
+use crate::vocab::{CallbackAttempt, DueCallback, NextStep};
 
 /// Callbacks claimed at once, at most.
 const MAX_BATCH: u32 = 50;

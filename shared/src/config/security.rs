@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::{ConfigError, Secret, bad, millis, number, positive, string, string_list};
 use crate::access::Role;
-use crate::tenant::TenantId;
+use crate::vocab::TenantId;
 
 /// The authentication mode (`MTX_AUTH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

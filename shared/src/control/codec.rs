@@ -8,10 +8,10 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::ControlError;
-use crate::callbacks::{CallbackState, NextStep};
-use crate::jobs::{Op, Status};
-use crate::model::ModelHash;
-use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+use crate::tenant::StorageLocation;
+use crate::vocab::{
+    CallbackState, DatabaseId, ModelHash, NextStep, Op, Status, TaskArgs, TenantId,
+};
 
 /// The unfinished states as a SQL list. A literal rather than a bind parameter so that the
 /// planner can use the partial indexes declared with the same predicate; a unit test checks it
@@ -90,7 +90,13 @@ pub(crate) fn json(column: &str, raw: &str) -> Result<serde_json::Value, Control
     serde_json::from_str(raw).map_err(|e| ControlError::Corrupt(format!("{column}: {e}")))
 }
 
-pub(crate) fn json_text(value: &serde_json::Value) -> Result<String, ControlError> {
+/// A job's or task's arguments, from its `op` and `args` columns.
+pub(crate) fn args(op_raw: &str, args_raw: &str) -> Result<TaskArgs, ControlError> {
+    TaskArgs::from_stored(op(op_raw)?, json("args", args_raw)?)
+        .map_err(|e| ControlError::Corrupt(format!("args: {e}")))
+}
+
+pub(crate) fn json_text(value: &impl serde::Serialize) -> Result<String, ControlError> {
     serde_json::to_string(value).map_err(|e| ControlError::Corrupt(format!("JSON: {e}")))
 }
 

@@ -19,10 +19,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::callbacks::{CallbackAttempt, CallbackRecord, DueCallback, NewCallback, NextStep};
-use crate::jobs::{Job, JobId, JobWithTasks, Status, Task, TaskId, TaskOutcome};
-use crate::model::ModelHash;
-use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+use crate::tenant::StorageLocation;
+use crate::vocab::{
+    CallbackAttempt, CallbackRecord, DatabaseId, DueCallback, Job, JobId, JobWithTasks, ModelHash,
+    NewCallback, NextStep, Status, Task, TaskId, TaskOutcome, TenantId,
+};
 
 /// A subscribed tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +168,7 @@ pub trait ControlStore: Send + Sync + Debug {
     ) -> Result<Option<StartedTask>, ControlError>;
     /// Records how attempts of tasks ended (with the versions their tenants are at now), in one
     /// write, and ends each job whose last unfinished task was among them (rolling up status
-    /// and error summary with [`crate::jobs::roll_up`]). Concurrent completions cannot leave a
+    /// and error summary with [`crate::vocab::roll_up`]). Concurrent completions cannot leave a
     /// job unfinished. One outcome per input, in input order; of several tasks of a job that
     /// ended, one reports [`FinishOutcome::JobEnded`].
     async fn finish_tasks(
@@ -205,7 +206,7 @@ pub trait ControlStore: Send + Sync + Debug {
     async fn heartbeat_task(&self, id: &TaskId, attempt: u32) -> Result<bool, ControlError>;
     /// Cancels a job: its QUEUED tasks become CANCELLED at once; RUNNING ones are reported, to be
     /// stopped through the scheduler. When nothing is left running the job ends (rolled up
-    /// with [`crate::jobs::roll_up`]). A terminal job is left as it is. `None` for an unknown
+    /// with [`crate::vocab::roll_up`]). A terminal job is left as it is. `None` for an unknown
     /// job. Serialized with [`ControlStore::finish_task`] per job.
     async fn cancel_job(&self, id: &JobId) -> Result<Option<CancelOutcome>, ControlError>;
     /// Every QUEUED or RUNNING task, oldest first (for re-enqueueing after a restart).

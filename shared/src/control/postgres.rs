@@ -30,12 +30,11 @@ use super::{
     CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, StartedTask,
     TenantRecord, metadata,
 };
-use crate::callbacks::{
-    CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
+use crate::tenant::StorageLocation;
+use crate::vocab::{
+    CallbackAttempt, CallbackRecord, CallbackState, DatabaseId, DueCallback, Job, JobId,
+    JobWithTasks, ModelHash, NewCallback, NextStep, Status, Task, TaskId, TenantId, roll_up,
 };
-use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId};
-use crate::model::ModelHash;
-use crate::tenant::{DatabaseId, StorageLocation, TenantId};
 
 /// The advisory lock that serializes `insert_job` across processes, so that counting unfinished
 /// jobs and inserting a new one is atomic. Any fixed value works as long as nothing else in the
@@ -167,7 +166,7 @@ impl PostgresControlStore {
              VALUES ($1, $2, $3::json, $4, $5, $6, $7)",
         )
         .bind(job.id.0)
-        .bind(job.op.as_str())
+        .bind(job.op().as_str())
         .bind(codec::json_text(&job.args)?)
         .bind(job.status.as_str())
         .bind(job.error.as_deref())
@@ -566,7 +565,7 @@ impl PostgresControlStore {
                 ))
             })
             .collect::<Result<Vec<_>, ControlError>>()?;
-        let (status, error) = jobs::roll_up(&tasks);
+        let (status, error) = roll_up(&tasks);
         // Several completions may get here; the guard lets exactly one end the job.
         let ended = sqlx::query(concat!(
             "UPDATE mtx.jobs SET status = $2, error = $3, modified_at = $4 \
@@ -694,7 +693,7 @@ impl TaskColumns {
         for t in tasks {
             c.id.push(t.id.0);
             c.tenant.push(t.tenant.as_str().to_owned());
-            c.op.push(t.op.as_str());
+            c.op.push(t.op().as_str());
             c.args.push(codec::json_text(&t.args)?);
             c.status.push(t.status.as_str());
             c.error.push(t.error.clone());
@@ -768,8 +767,7 @@ fn tenant_from_columns(row: &PgRow, prefix: &str) -> Result<TenantRecord, Contro
 fn job_from_row(row: &PgRow) -> Result<Job, ControlError> {
     Ok(Job {
         id: JobId(row.try_get("id")?),
-        op: codec::op(row.try_get("op")?)?,
-        args: codec::json("args", row.try_get("args")?)?,
+        args: codec::args(row.try_get("op")?, row.try_get("args")?)?,
         status: codec::status(row.try_get("status")?)?,
         error: row.try_get("error")?,
         created_at: row.try_get("created_at")?,
@@ -782,8 +780,7 @@ fn task_from_row(row: &PgRow) -> Result<Task, ControlError> {
         id: TaskId(row.try_get("id")?),
         job_id: JobId(row.try_get("job_id")?),
         tenant: codec::tenant(row.try_get("tenant")?)?,
-        op: codec::op(row.try_get("op")?)?,
-        args: codec::json("args", row.try_get("args")?)?,
+        args: codec::args(row.try_get("op")?, row.try_get("args")?)?,
         status: codec::status(row.try_get("status")?)?,
         error: row.try_get("error")?,
         database: codec::database(row.try_get("database_id")?)?,

@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::callbacks::{
-    CallbackAttempt, CallbackRecord, CallbackState, DueCallback, NewCallback, NextStep,
+use crate::vocab::{
+    CallbackAttempt, CallbackRecord, CallbackState, DatabaseId, DueCallback, Job, JobId,
+    JobWithTasks, ModelHash, NewCallback, NextStep, Status, Task, TaskArgs, TaskId, TenantId,
+    roll_up,
 };
 
 use async_trait::async_trait;
@@ -32,9 +34,7 @@ use super::{
     CancelOutcome, ControlError, ControlStore, FinishOutcome, FinishedTask, StartedTask,
     TenantRecord, metadata,
 };
-use crate::jobs::{self, Job, JobId, JobWithTasks, Status, Task, TaskId};
-use crate::model::ModelHash;
-use crate::tenant::{DatabaseId, StorageLocation, TenantId};
+use crate::tenant::StorageLocation;
 
 /// The control-plane file in the data directory.
 pub const CONTROL_FILE: &str = "mtx-control.sqlite";
@@ -241,7 +241,7 @@ impl SqliteControlStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(job.id.to_string())
-        .bind(job.op.as_str())
+        .bind(job.op().as_str())
         .bind(codec::json_text(&job.args)?)
         .bind(job.status.as_str())
         .bind(job.error.as_deref())
@@ -594,7 +594,7 @@ impl SqliteControlStore {
                 ))
             })
             .collect::<Result<Vec<_>, ControlError>>()?;
-        let (status, error) = jobs::roll_up(&tasks);
+        let (status, error) = roll_up(&tasks);
         sqlx::query("UPDATE jobs SET status = ?2, error = ?3, modified_at = ?4 WHERE id = ?1")
             .bind(job)
             .bind(status.as_str())
@@ -770,7 +770,7 @@ struct TaskRow<'a> {
     id: String,
     tenant: &'a str,
     op: &'static str,
-    args: &'a serde_json::Value,
+    args: &'a TaskArgs,
     status: &'static str,
     error: Option<&'a str>,
     database: &'a str,
@@ -792,7 +792,7 @@ fn task_rows_json(tasks: &[Task]) -> Result<String, ControlError> {
             Ok(TaskRow {
                 id: t.id.to_string(),
                 tenant: t.tenant.as_str(),
-                op: t.op.as_str(),
+                op: t.op().as_str(),
                 args: &t.args,
                 status: t.status.as_str(),
                 error: t.error.as_deref(),
@@ -824,8 +824,7 @@ fn tenant_from_row(row: &SqliteRow) -> Result<TenantRecord, ControlError> {
 fn job_from_row(row: &SqliteRow) -> Result<Job, ControlError> {
     Ok(Job {
         id: JobId(uuid("id", row.try_get("id")?)?),
-        op: codec::op(row.try_get("op")?)?,
-        args: codec::json("args", row.try_get("args")?)?,
+        args: codec::args(row.try_get("op")?, row.try_get("args")?)?,
         status: codec::status(row.try_get("status")?)?,
         error: row.try_get("error")?,
         created_at: ts("created_at", row.try_get("created_at")?)?,
@@ -838,8 +837,7 @@ fn task_from_row(row: &SqliteRow) -> Result<Task, ControlError> {
         id: TaskId(uuid("id", row.try_get("id")?)?),
         job_id: JobId(uuid("job_id", row.try_get("job_id")?)?),
         tenant: codec::tenant(row.try_get("tenant")?)?,
-        op: codec::op(row.try_get("op")?)?,
-        args: codec::json("args", row.try_get("args")?)?,
+        args: codec::args(row.try_get("op")?, row.try_get("args")?)?,
         status: codec::status(row.try_get("status")?)?,
         error: row.try_get("error")?,
         database: codec::database(row.try_get("database_id")?)?,

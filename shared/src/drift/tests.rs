@@ -10,12 +10,12 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::*;
 use crate::evolve::tests::{base_table, cases, model};
-use crate::model::ModelHash;
 use crate::sql::tests::{MODELS, load};
 use crate::sql::{create_statements, plan_statements, quote_ident};
 use crate::tenant::store::postgres::PostgresTenantStore;
 use crate::tenant::store::sqlite::{DEFAULT_STEM, SqliteTenantStore};
-use crate::tenant::{DatabaseId, SchemaChange, StorageLocation, TenantId, TenantStore};
+use crate::tenant::{SchemaChange, StorageLocation, TenantStore};
+use crate::vocab::{DatabaseId, ModelHash, TenantId};
 
 const ALL_TYPES: &[ColumnType] = &[
     ColumnType::String { length: 36 },

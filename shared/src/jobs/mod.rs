@@ -1,9 +1,7 @@
-//! Jobs: the vocabulary ([`types`]), the service that enqueues and reports them ([`service`]),
-//! and the runner that executes claimed tasks ([`runner`]).
+//! The orchestration of jobs: the service that turns an operation over tenants into a job and
+//! reports on it ([`service`]), and the runner that executes claimed tasks ([`runner`]), with the
+//! recorder that writes their outcomes in batches.
 
 mod recorder;
 pub mod runner;
 pub mod service;
-pub mod types;
-
-pub use types::*;

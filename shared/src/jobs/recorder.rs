@@ -111,7 +111,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::jobs::{TaskId, TaskOutcome};
+    use crate::vocab::{TaskId, TaskOutcome};
 
     fn outcome() -> FinishedTask {
         FinishedTask {

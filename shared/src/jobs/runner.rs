@@ -19,13 +19,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::TaskOutcome;
 use super::recorder::{self, OutcomeSender};
 use super::service::JobService;
 use crate::control::{ControlStore, FinishedTask};
 use crate::deploy::Deployer;
 use crate::metrics::{Metrics, TaskEnd};
 use crate::scheduler::{Claim, Completion, LeaseState, Scheduler};
+use crate::vocab::TaskOutcome;
 
 /// How a runner behaves.
 #[derive(Debug, Clone)]

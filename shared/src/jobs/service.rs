@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{Job, JobId, JobWithTasks, Op, Status, Task, TaskId};
-use crate::callbacks::{CallbackRecord, NewCallback};
 use crate::config::JobsConfig;
 use crate::control::{ControlError, ControlStore, TenantRecord};
 use crate::scheduler::{Limits, QueuedTask, Scheduler, SchedulerError};
-use crate::tenant::{DatabaseId, TenantId, TenantStore, TenantStoreError};
+use crate::tenant::{TenantStore, TenantStoreError};
 use crate::versions::{ModelVersions, VersionError};
+use crate::vocab::{
+    CallbackRecord, DatabaseId, Job, JobId, JobWithTasks, NewCallback, Status, Task, TaskArgs,
+    TaskId, TenantId,
+};
 
 /// Which tenants an upgrade covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +104,8 @@ impl JobService {
             }
             (None, None) => self.least_loaded_database().await?,
         };
-        let args = serde_json::json!({ "data": metadata });
         self.enqueue(
-            Op::Subscribe,
-            args,
+            TaskArgs::Subscribe { metadata },
             vec![(tenant, database)],
             Some(&model.hash),
             callback,
@@ -124,10 +124,8 @@ impl JobService {
             Some(record) => record.location.database().clone(),
             None => self.default_database()?,
         };
-        let args = serde_json::json!({});
         self.enqueue(
-            Op::Unsubscribe,
-            args,
+            TaskArgs::Unsubscribe,
             vec![(tenant, database)],
             None,
             callback,
@@ -167,7 +165,7 @@ impl JobService {
     pub async fn upgrade(
         &self,
         selection: TenantSelection,
-        options: serde_json::Value,
+        options: serde_json::Map<String, serde_json::Value>,
         callback: Option<NewCallback>,
     ) -> Result<Option<JobWithTasks>, JobError> {
         let records = self.select(selection).await?;
@@ -182,24 +180,26 @@ impl JobService {
                 (r.id, db)
             })
             .collect();
-        let args = serde_json::json!({ "options": options });
-        self.enqueue(Op::Upgrade, args, targets, Some(&model.hash), callback)
-            .await
-            .map(Some)
+        self.enqueue(
+            TaskArgs::Upgrade { options },
+            targets,
+            Some(&model.hash),
+            callback,
+        )
+        .await
+        .map(Some)
     }
 
     async fn enqueue(
         &self,
-        op: Op,
-        args: serde_json::Value,
+        args: TaskArgs,
         targets: Vec<(TenantId, DatabaseId)>,
-        model: Option<&crate::model::ModelHash>,
+        model: Option<&crate::vocab::ModelHash>,
         callback: Option<NewCallback>,
     ) -> Result<JobWithTasks, JobError> {
         let now = Utc::now();
         let job = Job {
             id: JobId::new(),
-            op,
             args: args.clone(),
             status: Status::Queued,
             error: None,
@@ -212,7 +212,6 @@ impl JobService {
                 id: TaskId::new(),
                 job_id: job.id,
                 tenant,
-                op,
                 args: args.clone(),
                 status: Status::Queued,
                 error: None,
@@ -235,7 +234,7 @@ impl JobService {
             // The job is recorded; the reconciler hands its tasks to the queue once it is back.
             tracing::warn!(job.id = %job.id, error = %e, "queue unavailable; job recorded, enqueue deferred");
         }
-        tracing::info!(job.id = %job.id, job.op = %op, tasks = tasks.len(), "job enqueued");
+        tracing::info!(job.id = %job.id, job.op = %job.op(), tasks = tasks.len(), "job enqueued");
         Ok(JobWithTasks { job, tasks })
     }
 
@@ -246,7 +245,7 @@ impl JobService {
             job: task.job_id,
             tenant: task.tenant.clone(),
             database: task.database.clone(),
-            lane: task.op.lane(),
+            lane: task.op().lane(),
             max_attempts: self.config.max_attempts,
         }
     }
@@ -387,13 +386,7 @@ impl JobService {
             .collect();
         let retry = self
             // An operator's re-run: nobody waits for a callback about it.
-            .enqueue(
-                job.job.op,
-                job.job.args.clone(),
-                targets,
-                model.as_ref(),
-                None,
-            )
+            .enqueue(job.job.args.clone(), targets, model.as_ref(), None)
             .await?;
         tracing::info!(job.id = %id, retry.job.id = %retry.job.id, tasks = retry.tasks.len(), "failed tasks re-run");
         Ok(Some(retry))

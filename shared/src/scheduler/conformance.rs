@@ -10,8 +10,7 @@ use std::time::Duration;
 use super::{
     Completion, LeaseState, Limits, PROVISIONING_BURST, QueueStats, QueuedTask, Scheduler,
 };
-use crate::jobs::{JobId, Lane, TaskId};
-use crate::tenant::{DatabaseId, TenantId};
+use crate::vocab::{DatabaseId, JobId, Lane, TaskId, TenantId};
 
 const LONG_LEASE: Duration = Duration::from_secs(30);
 

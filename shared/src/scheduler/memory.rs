@@ -13,8 +13,7 @@ use super::{
     Claim, Completion, Expired, FenceToken, LeaseState, Limits, PROVISIONING_BURST, QueueStats,
     QueuedTask, SCAN_DEPTH, Scheduler, SchedulerError,
 };
-use crate::jobs::{Lane, TaskId};
-use crate::tenant::{DatabaseId, TenantId};
+use crate::vocab::{DatabaseId, Lane, TaskId, TenantId};
 
 #[derive(Debug)]
 enum State {

@@ -56,8 +56,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{JobId, Lane, TaskId};
-use crate::tenant::{DatabaseId, TenantId};
+use crate::vocab::{DatabaseId, JobId, Lane, TaskId, TenantId};
 
 /// After this many provisioning claims in a row while bulk work waits, one bulk task goes first
 /// (the anti-starvation burst). Shared by every implementation.

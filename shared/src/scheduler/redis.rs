@@ -88,8 +88,7 @@ use super::{
     Claim, Completion, Expired, FenceToken, LeaseState, Limits, PROVISIONING_BURST, QueueStats,
     QueuedTask, SCAN_DEPTH, Scheduler, SchedulerError,
 };
-use crate::jobs::{JobId, Lane, TaskId};
-use crate::tenant::{DatabaseId, TenantId};
+use crate::vocab::{DatabaseId, JobId, Lane, TaskId, TenantId};
 
 /// How long one command may take before the call fails with [`SchedulerError::Unavailable`].
 /// Generous: a 1,000-task enqueue chunk is one script call, and a stalled Redis must not look

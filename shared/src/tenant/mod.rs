@@ -1,10 +1,11 @@
-//! Tenants: their validated identifiers and their isolated storage.
+//! Tenants' isolated storage: a PostgreSQL schema per tenant (named by [`schema_name_for`]), or a
+//! SQLite file per tenant.
 //!
-//! A [`TenantId`] is parsed once at the edge (HTTP handler, CLI) and is safe everywhere after
-//! that: in file names, in schema names (through [`schema_name_for`]), in log lines and headers.
+//! Tenant ids themselves ([`crate::vocab::TenantId`]) are parsed once at the edge (HTTP handler,
+//! CLI) and are safe everywhere after that: in file names, schema names, log lines and headers.
 
-mod id;
+mod schema_name;
 pub mod store;
 
-pub use id::{DatabaseId, TenantId, TenantIdError, schema_name_for};
+pub use schema_name::schema_name_for;
 pub use store::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};

@@ -13,10 +13,9 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{DatabaseId, TenantId};
 use crate::drift::DatabaseSchema;
-use crate::model::ModelHash;
 use crate::sql::Dialect;
+use crate::vocab::{DatabaseId, ModelHash, TenantId};
 
 /// Where one tenant's storage is, as recorded in the control plane.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

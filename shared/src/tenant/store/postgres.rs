@@ -21,9 +21,9 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
 use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseUnique, DatabaseView};
-use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
-use crate::tenant::{DatabaseId, TenantId, schema_name_for};
+use crate::tenant::schema_name_for;
+use crate::vocab::{DatabaseId, ModelHash, TenantId};
 
 /// The table inside each tenant schema that records which model versions were applied.
 pub const MARKER_TABLE: &str = "mtx_deployments";

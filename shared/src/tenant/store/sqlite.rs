@@ -21,9 +21,8 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
 use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseTable, DatabaseUnique, DatabaseView};
-use crate::model::ModelHash;
 use crate::sql::{Dialect, quote_ident};
-use crate::tenant::{DatabaseId, TenantId};
+use crate::vocab::{DatabaseId, ModelHash, TenantId};
 
 /// The one database id of the embedded mode: the data directory.
 pub const EMBEDDED_DATABASE: &str = "embedded";

@@ -1,7 +1,8 @@
+//! Tenants and the databases they are placed on, as identifiers validated once at the edge.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Longest tenant id we accept (the SaaS registry's tenant ids are GUIDs or subdomains).
 pub const MAX_TENANT_ID_LEN: usize = 100;
@@ -78,28 +79,6 @@ impl<'de> Deserialize<'de> for TenantId {
         let raw = String::deserialize(d)?;
         TenantId::parse(&raw).map_err(serde::de::Error::custom)
     }
-}
-
-/// The PostgreSQL schema that holds a tenant's tables.
-///
-/// Deterministic and collision-free: a readable prefix of the id (lower-cased, `.`/`-` → `_`)
-/// plus 10 hex digits of its SHA-256, so `Acme` and `acme` get different schemas, and the result
-/// always fits PostgreSQL's 63-byte identifier limit. The name is also recorded in the control
-/// plane, so this function is only consulted when a tenant is first placed.
-pub fn schema_name_for(tenant: &TenantId) -> String {
-    let readable: String = tenant
-        .as_str()
-        .chars()
-        .take(40)
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '_' => c,
-            'A'..='Z' => c.to_ascii_lowercase(),
-            _ => '_',
-        })
-        .collect();
-    let digest = Sha256::digest(tenant.as_str().as_bytes());
-    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
-    format!("tenant_{readable}_{hex}")
 }
 
 /// Identifies one tenant database (a PostgreSQL server/database, or the embedded data
@@ -181,15 +160,5 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(TenantId::parse(raw).as_ref(), Err(want), "{raw:?}");
         }
-    }
-
-    #[test]
-    fn schema_names_are_distinct_and_bounded() {
-        let a = schema_name_for(&TenantId::parse("Acme").expect("valid"));
-        let b = schema_name_for(&TenantId::parse("acme").expect("valid"));
-        assert_ne!(a, b);
-        let long = schema_name_for(&TenantId::parse(&"x".repeat(100)).expect("valid"));
-        assert!(long.len() <= 63, "{long}");
-        assert!(a.starts_with("tenant_acme_"));
     }
 }

@@ -1,4 +1,4 @@
-//! The job vocabulary: ids, operations, states, and the records the control plane keeps.
+//! Jobs and their tasks: ids, operations, states, and the records the control plane keeps.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::ModelHash;
-use crate::tenant::{DatabaseId, TenantId};
+use super::args::TaskArgs;
+use super::model_hash::ModelHash;
+use super::tenant::{DatabaseId, TenantId};
 
 /// The service name cds-mtxs reports on every job and task.
 pub const DEPLOYMENT_SERVICE: &str = "cds.xt.DeploymentService";
@@ -167,9 +168,8 @@ impl FromStr for Status {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: JobId,
-    pub op: Op,
-    /// The operation's arguments as cds-mtxs echoes them (`{"data":…}` or `{"options":…}`).
-    pub args: serde_json::Value,
+    /// The operation and its arguments ([`Job::op`]).
+    pub args: TaskArgs,
     pub status: Status,
     /// Summary of what failed ("2 of 200 tasks failed: …"), set when the job ends unsuccessfully.
     pub error: Option<String>,
@@ -183,8 +183,8 @@ pub struct Task {
     pub id: TaskId,
     pub job_id: JobId,
     pub tenant: TenantId,
-    pub op: Op,
-    pub args: serde_json::Value,
+    /// The operation and its arguments (the job's; [`Task::op`]).
+    pub args: TaskArgs,
     pub status: Status,
     pub error: Option<String>,
     /// The database the task works on (limits apply per database).
@@ -197,6 +197,18 @@ pub struct Task {
     pub modified_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    pub fn op(&self) -> Op {
+        self.args.op()
+    }
+}
+
+impl Task {
+    pub fn op(&self) -> Op {
+        self.args.op()
+    }
 }
 
 /// A job with its tasks (ordered by tenant).
