@@ -15,6 +15,7 @@ use crate::evolve;
 use crate::model::ModelVersion;
 use crate::sql;
 use crate::tenant::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use crate::tenant_models::TenantModels;
 use crate::versions::{ModelVersions, VersionError};
 use crate::vocab::{ModelHash, Op, Task, TaskArgs, TenantId, UpgradeOptions};
 
@@ -143,7 +144,7 @@ pub struct Executed {
 /// What the operator chooses to do about a tenant whose schema drifted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
-    /// Accept the schema as it is: record `version` (default: the current model) as the
+    /// Accept the schema as it is: record `version` (default: the tenant's target model) as the
     /// tenant's deployed version, in its storage marker and the control plane, without running
     /// any DDL. Refused while the schema differs from that version, unless `force`: then the
     /// differences are accepted as they are and stay visible in the drift report (and later
@@ -190,6 +191,8 @@ pub struct Deployer {
     pub tenants: Arc<dyn TenantStore>,
     pub control: Arc<dyn ControlStore>,
     pub versions: Arc<ModelVersions>,
+    /// The model each tenant should run (what adopting without a version records).
+    models: Arc<dyn TenantModels>,
     plans: Arc<PlanCache>,
 }
 
@@ -198,11 +201,13 @@ impl Deployer {
         tenants: Arc<dyn TenantStore>,
         control: Arc<dyn ControlStore>,
         versions: Arc<ModelVersions>,
+        models: Arc<dyn TenantModels>,
     ) -> Self {
         Self {
             tenants,
             control,
             versions,
+            models,
             plans: Arc::default(),
         }
     }
@@ -460,7 +465,7 @@ impl Deployer {
             Resolution::Adopt { version, force } => {
                 let version = match version {
                     Some(hash) => self.versions.get(hash).await?,
-                    None => self.versions.current().await?,
+                    None => self.models.target(tenant).await?,
                 };
                 let drift = self.drift_of(tenant, &location, &version.hash).await?;
                 if !drift.is_empty() && !force {

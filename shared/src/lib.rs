@@ -8,7 +8,9 @@
 //!   else of ours.
 //! - [`csn`] parses the CAP compiler's CSN JSON; [`schema`] derives the persistence model
 //!   (tables, columns, keys, views) from it the way the CAP compiler does; [`model`] loads a
-//!   model from disk and names each version by its content hash.
+//!   model from disk and names each version by its content hash; [`versions`] keeps the known
+//!   versions; [`tenant_models`] answers which model each tenant runs (base, toggles, extensions),
+//!   the target every job's tasks are planned towards.
 //! - [`sql`] renders a persistence model or a list of evolution steps as DDL for one dialect
 //!   (PostgreSQL or SQLite) through one identifier-quoting function; [`evolve`] computes the
 //!   ordered steps that take a tenant from its deployed model to the target model; [`drift`]
@@ -51,5 +53,6 @@ pub mod schema;
 pub mod sql;
 pub mod system;
 pub mod tenant;
+pub mod tenant_models;
 pub mod versions;
 pub mod vocab;

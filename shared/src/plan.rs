@@ -1,26 +1,30 @@
 //! Upgrade plans (dry run): what `upgrade` would do to the selected tenants, without doing it.
 //!
-//! Tenants are grouped by the model version the control plane records for them; each group
-//! gets one plan from that version to the current model — the same cached plan the upgrade's
-//! tasks would use. Its SQL is rendered for the group's first tenant (its own schema; SQLite
+//! Tenants are grouped by the model version the control plane records for them and the target
+//! model each one would be upgraded to ([`crate::tenant_models`]); each group gets one plan from
+//! that version to that target — the same cached plan the upgrade's tasks would use. Its SQL is rendered for the group's first tenant (its own schema; SQLite
 //! files are unqualified), so it is exactly what that tenant's task would execute, and differs
 //! for the other tenants of the group only in the schema name. No job is created and no
 //! tenant's storage is read or changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::deploy::{DeployError, Deployer};
 use crate::jobs::service::{JobError, JobService, TenantSelection};
+use crate::model::ModelVersion;
 use crate::sql;
 use crate::vocab::{ModelHash, TenantId, UpgradeOptions};
 
-/// The plan for the tenants that share one deployed version.
+/// The plan for the tenants that share one deployed version and one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionPlan {
     /// The version they are at (`None`: none recorded; the plan creates everything).
     pub from: Option<ModelHash>,
-    /// The current model version.
+    /// The model version they would be upgraded to.
     pub to: ModelHash,
     /// The tenants at `from`, ordered by id.
     pub tenants: Vec<TenantId>,
@@ -44,8 +48,8 @@ pub enum PlanError {
     Deploy(#[from] DeployError),
 }
 
-/// The plans an upgrade of `selection` to the current model would follow, one per distinct
-/// deployed version, ordered by that version (`None` first).
+/// The plans an upgrade of `selection` would follow, one per distinct pair of deployed version
+/// and target, ordered by deployed version (`None` first), then target.
 pub async fn plan_upgrade(
     jobs: &JobService,
     deployer: &Deployer,
@@ -53,14 +57,20 @@ pub async fn plan_upgrade(
     options: UpgradeOptions,
 ) -> Result<Vec<VersionPlan>, PlanError> {
     let records = jobs.select(selection).await?;
-    let target = jobs.versions.current().await.map_err(JobError::from)?;
+    let ids: Vec<TenantId> = records.iter().map(|r| r.id.clone()).collect();
+    let targets = jobs.models.targets(&ids).await.map_err(JobError::from)?;
     let dialect = deployer.tenants.dialect();
-    let mut groups: std::collections::BTreeMap<Option<ModelHash>, Vec<_>> = Default::default();
-    for record in records {
-        groups.entry(record.model.clone()).or_default().push(record);
+    type GroupKey = (Option<ModelHash>, ModelHash);
+    let mut groups: BTreeMap<GroupKey, (Arc<ModelVersion>, Vec<_>)> = BTreeMap::new();
+    for (record, target) in records.into_iter().zip(targets) {
+        groups
+            .entry((record.model.clone(), target.hash.clone()))
+            .or_insert_with(|| (target, Vec::new()))
+            .1
+            .push(record);
     }
     let mut plans = Vec::with_capacity(groups.len());
-    for (from, records) in groups {
+    for ((from, _), (target, records)) in groups {
         let Some(first) = records.first() else {
             continue;
         };

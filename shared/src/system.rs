@@ -21,6 +21,7 @@ use crate::scheduler::{Limits, Scheduler};
 use crate::tenant::TenantStore;
 use crate::tenant::store::postgres::{PgTimeouts, PostgresTenantStore};
 use crate::tenant::store::sqlite::SqliteTenantStore;
+use crate::tenant_models::{BaseModelForAll, TenantModels};
 use crate::versions::ModelVersions;
 
 /// The assembled parts.
@@ -110,14 +111,15 @@ impl System {
             .current()
             .await
             .context("storing the model version in the control plane")?;
-        let jobs = JobService {
-            control: control.clone(),
-            scheduler: scheduler.clone(),
-            tenants: tenants.clone(),
-            versions: versions.clone(),
-            config: config.jobs.clone(),
-        };
-        let deployer = Deployer::new(tenants.clone(), control.clone(), versions.clone());
+        let models: Arc<dyn TenantModels> = Arc::new(BaseModelForAll::new(versions.clone()));
+        let jobs = JobService::new(
+            control.clone(),
+            scheduler.clone(),
+            tenants.clone(),
+            models.clone(),
+            config.jobs.clone(),
+        );
+        let deployer = Deployer::new(tenants.clone(), control.clone(), versions.clone(), models);
         Ok(Self {
             config: Arc::new(config),
             control,

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::config::ModelSource;
 use crate::control::{ControlError, ControlStore};
 use crate::model::{ModelError, ModelVersion, resolve_model_file};
-use crate::vocab::ModelHash;
+use crate::vocab::{ModelHash, TenantId};
 
 /// Why a model version could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,9 @@ pub enum VersionError {
     Control(#[from] ControlError),
     #[error("model version {0} is not in the control plane")]
     Unknown(ModelHash),
+    /// A [`crate::tenant_models::TenantModels`] implementation answered no model for a tenant.
+    #[error("no target model for tenant {0}")]
+    NoTarget(TenantId),
 }
 
 #[derive(Debug)]

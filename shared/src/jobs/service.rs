@@ -11,10 +11,11 @@ use crate::config::JobsConfig;
 use crate::control::{ControlError, ControlStore, TenantRecord};
 use crate::scheduler::{Limits, QueuedTask, Scheduler, SchedulerError};
 use crate::tenant::{TenantStore, TenantStoreError};
-use crate::versions::{ModelVersions, VersionError};
+use crate::tenant_models::TenantModels;
+use crate::versions::VersionError;
 use crate::vocab::{
-    CallbackRecord, DatabaseId, Job, JobId, JobWithTasks, NewCallback, Status, Task, TaskArgs,
-    TaskId, TenantId,
+    CallbackRecord, DatabaseId, Job, JobId, JobWithTasks, ModelHash, NewCallback, Status, Task,
+    TaskArgs, TaskId, TenantId,
 };
 
 /// Which tenants an upgrade covers.
@@ -73,15 +74,32 @@ impl From<ControlError> for JobError {
 /// Creates jobs and reports on them.
 #[derive(Debug, Clone)]
 pub struct JobService {
-    pub control: Arc<dyn ControlStore>,
-    pub scheduler: Arc<dyn Scheduler>,
-    pub tenants: Arc<dyn TenantStore>,
-    pub versions: Arc<ModelVersions>,
-    pub config: JobsConfig,
+    pub(crate) control: Arc<dyn ControlStore>,
+    pub(crate) scheduler: Arc<dyn Scheduler>,
+    pub(crate) tenants: Arc<dyn TenantStore>,
+    /// Each task's target model comes from here, tenant by tenant.
+    pub(crate) models: Arc<dyn TenantModels>,
+    config: JobsConfig,
 }
 
 impl JobService {
-    /// Subscribes (or re-subscribes) a tenant: deploys the current model and stores the
+    pub fn new(
+        control: Arc<dyn ControlStore>,
+        scheduler: Arc<dyn Scheduler>,
+        tenants: Arc<dyn TenantStore>,
+        models: Arc<dyn TenantModels>,
+        config: JobsConfig,
+    ) -> Self {
+        Self {
+            control,
+            scheduler,
+            tenants,
+            models,
+            config,
+        }
+    }
+
+    /// Subscribes (or re-subscribes) a tenant: deploys its target model and stores the
     /// subscription metadata (deep-merged into what is stored). `database` places a new tenant
     /// explicitly; otherwise it goes to the least loaded database. `callback` is recorded with
     /// the job and sent once it ends.
@@ -92,7 +110,7 @@ impl JobService {
         database: Option<DatabaseId>,
         callback: Option<NewCallback>,
     ) -> Result<JobWithTasks, JobError> {
-        let model = self.versions.current().await?;
+        let model = self.models.target(&tenant).await?;
         let existing = self.control.get_tenant(&tenant).await?;
         let database = match (existing, database) {
             (Some(record), _) => record.location.database().clone(),
@@ -106,8 +124,7 @@ impl JobService {
         };
         self.enqueue(
             TaskArgs::Subscribe { metadata },
-            vec![(tenant, database)],
-            Some(&model.hash),
+            vec![(tenant, database, Some(model.hash.clone()))],
             callback,
         )
         .await
@@ -126,8 +143,7 @@ impl JobService {
         };
         self.enqueue(
             TaskArgs::Unsubscribe,
-            vec![(tenant, database)],
-            None,
+            vec![(tenant, database, None)],
             callback,
         )
         .await
@@ -160,7 +176,7 @@ impl JobService {
         }
     }
 
-    /// Upgrades the selected tenants to the current model. `None` when the selection is empty
+    /// Upgrades the selected tenants, each to its target model. `None` when the selection is empty
     /// (no job is created). Unknown tenants in an explicit list refuse the whole request.
     pub async fn upgrade(
         &self,
@@ -172,29 +188,25 @@ impl JobService {
         if records.is_empty() {
             return Ok(None);
         }
-        let model = self.versions.current().await?;
+        let ids: Vec<TenantId> = records.iter().map(|r| r.id.clone()).collect();
+        let models = self.models.targets(&ids).await?;
         let targets = records
             .into_iter()
-            .map(|r| {
+            .zip(models)
+            .map(|(r, model)| {
                 let db = r.location.database().clone();
-                (r.id, db)
+                (r.id, db, Some(model.hash.clone()))
             })
             .collect();
-        self.enqueue(
-            TaskArgs::Upgrade { options },
-            targets,
-            Some(&model.hash),
-            callback,
-        )
-        .await
-        .map(Some)
+        self.enqueue(TaskArgs::Upgrade { options }, targets, callback)
+            .await
+            .map(Some)
     }
 
     async fn enqueue(
         &self,
         args: TaskArgs,
-        targets: Vec<(TenantId, DatabaseId)>,
-        model: Option<&crate::vocab::ModelHash>,
+        targets: Vec<(TenantId, DatabaseId, Option<ModelHash>)>,
         callback: Option<NewCallback>,
     ) -> Result<JobWithTasks, JobError> {
         let now = Utc::now();
@@ -208,7 +220,7 @@ impl JobService {
         };
         let mut tasks: Vec<Task> = targets
             .into_iter()
-            .map(|(tenant, database)| Task {
+            .map(|(tenant, database, model)| Task {
                 id: TaskId::new(),
                 job_id: job.id,
                 tenant,
@@ -216,7 +228,7 @@ impl JobService {
                 status: Status::Queued,
                 error: None,
                 database,
-                model: model.cloned(),
+                model,
                 attempt: 0,
                 worker: None,
                 created_at: now,
@@ -376,17 +388,17 @@ impl JobService {
             .iter()
             .filter(|t| matches!(t.status, Status::Failed | Status::Timeout))
             .collect();
-        let Some(first) = failed.first() else {
+        if failed.is_empty() {
             return Ok(None);
-        };
-        let model = first.model.clone();
+        }
+        // Each tenant is re-run towards the model its failed task was planned for.
         let targets = failed
             .iter()
-            .map(|t| (t.tenant.clone(), t.database.clone()))
+            .map(|t| (t.tenant.clone(), t.database.clone(), t.model.clone()))
             .collect();
         let retry = self
             // An operator's re-run: nobody waits for a callback about it.
-            .enqueue(job.job.args.clone(), targets, model.as_ref(), None)
+            .enqueue(job.job.args.clone(), targets, None)
             .await?;
         tracing::info!(job.id = %id, retry.job.id = %retry.job.id, tasks = retry.tasks.len(), "failed tasks re-run");
         Ok(Some(retry))

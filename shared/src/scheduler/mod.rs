@@ -46,7 +46,8 @@
 //! failure behaviour. [`memory::MemoryScheduler`] implements the same decisions under a mutex
 //! for the embedded mode, and [`conformance`] holds both to one behaviour.
 
-pub mod conformance;
+#[cfg(test)]
+mod conformance;
 pub mod memory;
 pub mod redis;
 
