@@ -327,6 +327,27 @@ step() {
   fi
 }
 
+# rust-toolchain.toml names an exact version. Where rustup has no toolchain of that name but its
+# stable toolchain is that very version, link it under the name instead of downloading one.
+ensure_pinned_toolchain() {
+  command -v rustup >/dev/null 2>&1 || return 0
+  local pinned
+  pinned=$(sed -nE 's/^channel = "([^"]+)"/\1/p' rust-toolchain.toml)
+  [[ -n $pinned ]] || return 0
+  if rustup toolchain list | grep -q "^$pinned"; then
+    return 0
+  fi
+  local stable_dir stable_version
+  stable_dir=$(rustup run stable rustc --print sysroot 2>/dev/null || true)
+  stable_version=$(rustup run stable rustc --version 2>/dev/null | awk '{print $2}')
+  if [[ -n $stable_dir && $stable_version == "$pinned" ]]; then
+    info "linking the installed stable toolchain ($stable_version) as $pinned"
+    rustup toolchain link "$pinned" "$stable_dir"
+  else
+    info "toolchain $pinned is not installed; rustup will try to install it"
+  fi
+}
+
 ensure_rust_components() {
   local missing=()
   cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
@@ -341,6 +362,7 @@ ensure_rust_components() {
 main() {
   section "mtx test suite"
   info "repository: $(pwd)"
+  ensure_pinned_toolchain
   info "cargo: $(cargo --version)"
 
   setup_postgres
@@ -359,6 +381,7 @@ main() {
   fi
 
   step "format" cargo fmt --all --check
+  step "unused dependencies" python3 scripts/unused_deps.py
   step "clippy" cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
   # The distributed end-to-end tests start mtx-api and mtx-worker as processes; test runners do
   # not build other packages' binaries for an integration test.
