@@ -16,12 +16,12 @@
 //!   ordered steps that take a tenant from its deployed model to the target model; [`drift`]
 //!   compares what a tenant's database actually holds with what its recorded version says, and
 //!   plans repairs.
-//! - [`tenant`] owns tenant storage ([`tenant::TenantStore`]: a
-//!   PostgreSQL schema per tenant, or a SQLite file per tenant).
+//! - [`tenant`] owns tenant storage ([`tenant::TenantStore`]: a PostgreSQL schema per tenant, or
+//!   a SQLite file per tenant).
 //! - [`control`] is the control plane ("t0"): tenants, jobs, tasks and model versions. It is the
 //!   source of truth for every job.
-//! - [`jobs`] holds the job service: it turns an operation over tenants into
-//!   a job of per-tenant tasks, hands them to the [`scheduler`], and executes claimed tasks
+//! - [`jobs`] holds the job service: it turns an operation over tenants into a job of per-tenant
+//!   tasks, hands them to the [`scheduler`], and executes claimed tasks
 //!   ([`jobs::runner`]) through [`deploy`]. [`plan`] answers what an upgrade would do (dry
 //!   run), and [`deploy`] also carries the operator's drift actions (report, adopt, repair).
 //! - [`scheduler`] decides which queued task runs where and when, within the global limits
@@ -30,7 +30,9 @@
 //!   their job, delivered by every process once the job ends.
 //! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller.
 //! - [`config`] is the typed configuration, loaded once at start-up; [`metrics`] counts what the
-//!   runner does and renders it, with the queue's state, for Prometheus.
+//!   runner does and renders it, with the queue's state, for Prometheus; [`system`] wires the
+//!   implementations the configuration names (embedded or production) into one [`system::System`];
+//!   [`lifecycle`] is what both binaries share around it (logging, signals, exit codes).
 //!
 //! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql`, `evolve`
 //! and `drift` are pure.
