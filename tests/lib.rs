@@ -325,7 +325,7 @@ impl TestServer {
     pub async fn tenant_objects(&self, tenant: &str) -> anyhow::Result<Vec<String>> {
         let record = self
             .system
-            .control
+            .control()
             .get_tenant(&mtx_shared::vocab::TenantId::parse(tenant)?)
             .await?;
         match self.mode {
@@ -383,7 +383,7 @@ impl TestServer {
                 };
                 let schema = match self
                     .system
-                    .control
+                    .control()
                     .get_tenant(&id)
                     .await?
                     .map(|r| r.location)

@@ -129,20 +129,20 @@ pub async fn run(config: Config, args: &[String]) -> anyhow::Result<()> {
     let system = System::build(config).await?;
     match cli {
         Cli::Plan { selection, options } => print(
-            &plan_upgrade(&system.jobs, &system.deployer, selection, options)
+            &plan_upgrade(&system.jobs(), &system.deployer(), selection, options)
                 .await
                 .context("planning the upgrade")?,
         ),
         Cli::Drift(tenant) => print(
             &system
-                .deployer
+                .deployer()
                 .drift(&tenant)
                 .await
                 .with_context(|| format!("checking tenant {tenant} for drift"))?,
         ),
         Cli::Repair(tenant, resolution) => print(
             &system
-                .deployer
+                .deployer()
                 .resolve(&tenant, &resolution)
                 .await
                 .with_context(|| format!("resolving the drift of tenant {tenant}"))?,

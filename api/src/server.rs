@@ -26,7 +26,7 @@ pub struct AppState {
 impl AppState {
     /// The state for `system`, with the authenticator its configuration names.
     pub fn new(system: Arc<System>) -> anyhow::Result<Self> {
-        let auth = Authenticator::from_config(&system.config.auth)?;
+        let auth = Authenticator::from_config(&system.config().auth)?;
         Ok(Self {
             system,
             auth: Arc::new(auth),
@@ -34,13 +34,13 @@ impl AppState {
     }
 
     pub fn jobs(&self) -> &JobService {
-        &self.system.jobs
+        &self.system.jobs()
     }
 
     /// The absolute `Location` of a job's `pollJob`: from `MTX_PUBLIC_URL`, else from the
     /// request's `Host`.
     pub fn job_location(&self, headers: &HeaderMap, job: &JobId) -> String {
-        let base = match &self.system.config.public_url {
+        let base = match &self.system.config().public_url {
             Some(url) => url.clone(),
             None => {
                 let host = headers
@@ -52,7 +52,7 @@ impl AppState {
                         })
                     })
                     .map_or_else(
-                        || format!("localhost:{}", self.system.config.port),
+                        || format!("localhost:{}", self.system.config().port),
                         str::to_owned,
                     );
                 format!("http://{host}")
@@ -80,7 +80,7 @@ impl AppState {
 
 /// The complete HTTP API.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.system.config.body_limit;
+    let body_limit = state.system.config().body_limit;
     Router::new()
         .merge(routes::saas_provisioning::routes())
         .merge(routes::deployment::routes())
@@ -128,7 +128,7 @@ pub async fn serve(
     let app = router(AppState::new(system.clone())?);
     // Whatever the control plane says is unfinished goes (back) into the queue: after a crash of
     // the embedded mode, or when Redis lost its data.
-    match system.jobs.reconcile().await {
+    match system.jobs().reconcile().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
             tasks = n,
@@ -142,7 +142,7 @@ pub async fn serve(
     let callbacks = system
         .deliverer()?
         .map(|d| tokio::spawn(d.run(runner_stop.clone())));
-    let runner = if system.config.distributed() {
+    let runner = if system.config().distributed() {
         None
     } else {
         Some(spawn_embedded_runner(&system, runner_stop.clone())?)
@@ -170,7 +170,7 @@ fn spawn_embedded_runner(
     system: &Arc<System>,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
-    let slots = system.config.jobs.worker_size * system.config.jobs.cluster_size;
+    let slots = system.config().jobs.worker_size * system.config().jobs.cluster_size;
     let runner = system.runner(format!("api-{}", std::process::id()), slots);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -188,9 +188,9 @@ type PlanCache = Mutex<HashMap<PlanKey, Arc<evolve::Plan>>>;
 /// Runs tenant operations.
 #[derive(Debug, Clone)]
 pub struct Deployer {
-    pub tenants: Arc<dyn TenantStore>,
-    pub control: Arc<dyn ControlStore>,
-    pub versions: Arc<ModelVersions>,
+    pub(crate) tenants: Arc<dyn TenantStore>,
+    control: Arc<dyn ControlStore>,
+    versions: Arc<ModelVersions>,
     /// The model each tenant should run (what adopting without a version records).
     models: Arc<dyn TenantModels>,
     plans: Arc<PlanCache>,

@@ -27,15 +27,14 @@ use crate::versions::ModelVersions;
 /// The assembled parts.
 #[derive(Debug, Clone)]
 pub struct System {
-    pub config: Arc<Config>,
-    pub control: Arc<dyn ControlStore>,
-    pub tenants: Arc<dyn TenantStore>,
-    pub scheduler: Arc<dyn Scheduler>,
-    pub versions: Arc<ModelVersions>,
-    pub jobs: JobService,
-    pub deployer: Deployer,
+    config: Arc<Config>,
+    control: Arc<dyn ControlStore>,
+    tenants: Arc<dyn TenantStore>,
+    scheduler: Arc<dyn Scheduler>,
+    jobs: JobService,
+    deployer: Deployer,
     /// This process' counters (`/metrics`), incremented by its runner.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl System {
@@ -125,11 +124,45 @@ impl System {
             control,
             tenants,
             scheduler,
-            versions,
             jobs,
             deployer,
             metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The control plane, the source of truth for tenants, jobs and tasks.
+    pub fn control(&self) -> &Arc<dyn ControlStore> {
+        &self.control
+    }
+
+    /// The tenants' storage.
+    pub fn tenants(&self) -> &Arc<dyn TenantStore> {
+        &self.tenants
+    }
+
+    /// The queue (in process or Redis), with the runtime limits.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.scheduler
+    }
+
+    /// Creates jobs and reports on them.
+    pub fn jobs(&self) -> &JobService {
+        &self.jobs
+    }
+
+    /// Runs tenant operations and the operator's drift actions.
+    pub fn deployer(&self) -> &Deployer {
+        &self.deployer
+    }
+
+    /// This process' counters (`/metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The status-callback deliverer, when SaaS registry credentials are configured (without

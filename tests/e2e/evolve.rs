@@ -32,7 +32,7 @@ fn tenant(id: &str) -> TenantId {
 async fn location(s: &TenantServer<'_>, id: &str) -> anyhow::Result<StorageLocation> {
     Ok(s.0
         .system
-        .control
+        .control()
         .get_tenant(&tenant(id))
         .await?
         .context("tenant is subscribed")?
@@ -44,7 +44,7 @@ struct TenantServer<'a>(&'a TestServer);
 
 impl TenantServer<'_> {
     fn dialect(&self) -> Dialect {
-        self.0.system.tenants.dialect()
+        self.0.system.tenants().dialect()
     }
 
     /// The tenant's schema as its store introspects it, in comparable form.
@@ -53,7 +53,7 @@ impl TenantServer<'_> {
         let actual = self
             .0
             .system
-            .tenants
+            .tenants()
             .introspect(&tenant(id), &location)
             .await?;
         Ok(comparable(actual, self.dialect()))
@@ -67,7 +67,7 @@ impl TenantServer<'_> {
             Dialect::Sqlite => "schema.sqlite.sql",
         };
         let ddl = std::fs::read_to_string(model_dir(version).join(file))?;
-        let store = &self.0.system.tenants;
+        let store = self.0.system.tenants();
         let reference = tenant("compiler-reference");
         let location = store.locate(&reference, &store.databases()[0])?;
         // The compiler's DDL is unqualified: on PostgreSQL it runs with the reference schema on
@@ -122,13 +122,13 @@ impl TenantServer<'_> {
         let marker = self
             .0
             .system
-            .tenants
+            .tenants()
             .deployed_version(&tenant(id), &location)
             .await?;
         let control = self
             .0
             .system
-            .control
+            .control()
             .get_tenant(&tenant(id))
             .await?
             .and_then(|r| r.model);
@@ -259,7 +259,7 @@ async fn dry_run(mode: Mode) -> anyhow::Result<()> {
     model.switch_to("v2")?;
     s.subscribe("c").await?;
     let v2 = model.hash()?;
-    let jobs = s.system.control.list_jobs(100).await?.len();
+    let jobs = s.system.control().list_jobs(100).await?.len();
     let schema_a = t.schema("a").await?;
 
     let r = t
@@ -294,7 +294,7 @@ async fn dry_run(mode: Mode) -> anyhow::Result<()> {
     ensure!(from_v2["tenants"] == json!(["c"]) && from_v2["statements"] == json!([]));
 
     // Nothing happened: no job, tenants where they were.
-    ensure!(s.system.control.list_jobs(100).await?.len() == jobs);
+    ensure!(s.system.control().list_jobs(100).await?.len() == jobs);
     ensure!(t.schema("a").await? == schema_a);
     ensure!(t.versions("a").await? == (Some(v1.clone()), Some(v1)));
 
@@ -648,7 +648,7 @@ async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Resul
     let id = mtx_shared::vocab::JobId::parse(&job_id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let retried = loop {
-        let job = s.system.control.get_job(&id).await?.context("the job")?;
+        let job = s.system.control().get_job(&id).await?.context("the job")?;
         let task = &job.tasks[0];
         if task
             .error
@@ -700,7 +700,7 @@ async fn stale_control_plane_version(mode: Mode) -> anyhow::Result<()> {
     );
 
     s.system
-        .control
+        .control()
         .set_tenant_model(&tenant("shop"), &v1)
         .await?;
     ensure!(t.versions("shop").await? == (Some(v2.clone()), Some(v1)));

@@ -86,9 +86,9 @@ async fn lifecycle(mode: Mode) -> anyhow::Result<()> {
     for i in 0..20 {
         s.subscribe(&format!("l{i:02}")).await?;
     }
-    let limits = s.system.scheduler.limits().await?;
+    let limits = s.system.scheduler().limits().await?;
     s.system
-        .scheduler
+        .scheduler()
         .set_limits(Limits {
             worker_size: 0,
             ..limits
@@ -111,7 +111,7 @@ async fn lifecycle(mode: Mode) -> anyhow::Result<()> {
         .json();
     ensure!(held["status"] == "QUEUED", "{held}");
     let mut seen = vec!["QUEUED".to_owned()];
-    s.system.scheduler.set_limits(limits).await?;
+    s.system.scheduler().set_limits(limits).await?;
     loop {
         let body = s
             .get(&format!("/-/cds/jobs/pollJob(ID='{job}')"))
@@ -225,10 +225,10 @@ both_modes!(
 );
 async fn queue_full(mode: Mode) -> anyhow::Result<()> {
     let s = TestServer::start(mode, &[("MTX_QUEUE_SIZE", "1")]).await?;
-    let limits = s.system.scheduler.limits().await?;
+    let limits = s.system.scheduler().limits().await?;
     // Hold the queue still (an operator can change limits at runtime) so the first job waits.
     s.system
-        .scheduler
+        .scheduler()
         .set_limits(Limits {
             worker_size: 0,
             ..limits
@@ -266,7 +266,7 @@ async fn queue_full(mode: Mode) -> anyhow::Result<()> {
         .map_or(0, Vec::len);
     ensure!(jobs_after == jobs_before, "a refused job was recorded");
 
-    s.system.scheduler.set_limits(limits).await?;
+    s.system.scheduler().set_limits(limits).await?;
     ensure!(s.wait_job(&first).await?["status"] == "FINISHED");
     let r = s
         .request(

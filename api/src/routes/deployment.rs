@@ -94,7 +94,7 @@ async fn call(
             let parsed = UpgradeOptions::from_request(&options);
             if parsed.dry_run {
                 let plans =
-                    plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
+                    plan_upgrade(state.jobs(), &state.system.deployer(), selection, parsed).await?;
                 return Ok(axum::Json(plans).into_response());
             }
             match state.jobs().upgrade(selection, options, None).await? {
@@ -108,7 +108,7 @@ async fn call(
                 .ok_or_else(|| ApiError::mandatory("tenant"))?;
             let tenant = tenant_id(&raw)?;
             ensure_access(&caller, &tenant)?;
-            let report = state.system.deployer.drift(&tenant).await?;
+            let report = state.system.deployer().drift(&tenant).await?;
             Ok(axum::Json(report).into_response())
         }
         "repair" if post => {
@@ -116,7 +116,11 @@ async fn call(
             let tenant = tenant_id(required_str(&body, "tenant")?)?;
             ensure_access(&caller, &tenant)?;
             let resolution = resolution(&body)?;
-            let resolved = state.system.deployer.resolve(&tenant, &resolution).await?;
+            let resolved = state
+                .system
+                .deployer()
+                .resolve(&tenant, &resolution)
+                .await?;
             Ok(axum::Json(resolved).into_response())
         }
         "extend" if post => Err(ApiError::NotImplemented(

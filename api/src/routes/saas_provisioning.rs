@@ -188,7 +188,7 @@ fn application_url(
             return Ok(Some(v.to_owned()));
         }
     }
-    let Some(template) = &state.system.config.subscription_url else {
+    let Some(template) = &state.system.config().subscription_url else {
         return Ok(None);
     };
     const PLACEHOLDER: &str = "${tenant_subdomain}";
@@ -220,7 +220,7 @@ fn status_callback(
     headers: &HeaderMap,
     subscription_url: Option<String>,
 ) -> Result<Option<NewCallback>, ApiError> {
-    let Some(registry) = &state.system.config.saas_registry else {
+    let Some(registry) = &state.system.config().saas_registry else {
         return Ok(None);
     };
     let header = |name: &str| -> Result<Option<&str>, ApiError> {
@@ -281,7 +281,7 @@ async fn call(
         ("dependencies", "GET") => Ok(axum::Json(
             state
                 .system
-                .config
+                .config()
                 .dependencies
                 .iter()
                 .map(|x| serde_json::json!({ "xsappname": x }))
@@ -380,7 +380,7 @@ async fn upgrade(
     ensure_selection(&caller, &selection)?;
     let parsed = UpgradeOptions::from_request(&options);
     if parsed.dry_run {
-        let plans = plan_upgrade(state.jobs(), &state.system.deployer, selection, parsed).await?;
+        let plans = plan_upgrade(state.jobs(), &state.system.deployer(), selection, parsed).await?;
         return Ok(axum::Json(plans).into_response());
     }
     if selection == TenantSelection::Only(Vec::new()) {
@@ -411,7 +411,7 @@ pub(crate) async fn wait(
 ) -> Result<Option<JobWithTasks>, ApiError> {
     Ok(state
         .jobs()
-        .wait(&job.job.id, state.system.config.jobs.sync_timeout)
+        .wait(&job.job.id, state.system.config().jobs.sync_timeout)
         .await?)
 }
 
