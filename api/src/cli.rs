@@ -129,7 +129,7 @@ pub async fn run(config: Config, args: &[String]) -> anyhow::Result<()> {
     let system = System::build(config).await?;
     match cli {
         Cli::Plan { selection, options } => print(
-            &plan_upgrade(&system.jobs(), &system.deployer(), selection, options)
+            &plan_upgrade(system.jobs(), system.deployer(), selection, options)
                 .await
                 .context("planning the upgrade")?,
         ),

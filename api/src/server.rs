@@ -34,7 +34,7 @@ impl AppState {
     }
 
     pub fn jobs(&self) -> &JobService {
-        &self.system.jobs()
+        self.system.jobs()
     }
 
     /// The absolute `Location` of a job's `pollJob`: from `MTX_PUBLIC_URL`, else from the

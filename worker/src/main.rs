@@ -95,6 +95,6 @@ async fn serve_metrics(
 async fn scrape(State(system): State<Arc<System>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::scrape(&system.metrics(), system.scheduler().as_ref()).await,
+        metrics::scrape(system.metrics(), system.scheduler().as_ref()).await,
     )
 }

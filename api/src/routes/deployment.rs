@@ -94,7 +94,7 @@ async fn call(
             let parsed = UpgradeOptions::from_request(&options);
             if parsed.dry_run {
                 let plans =
-                    plan_upgrade(state.jobs(), &state.system.deployer(), selection, parsed).await?;
+                    plan_upgrade(state.jobs(), state.system.deployer(), selection, parsed).await?;
                 return Ok(axum::Json(plans).into_response());
             }
             match state.jobs().upgrade(selection, options, None).await? {

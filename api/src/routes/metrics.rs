@@ -18,6 +18,6 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
     let system = &state.system;
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::scrape(&system.metrics(), system.scheduler().as_ref()).await,
+        metrics::scrape(system.metrics(), system.scheduler().as_ref()).await,
     )
 }

@@ -380,7 +380,7 @@ async fn upgrade(
     ensure_selection(&caller, &selection)?;
     let parsed = UpgradeOptions::from_request(&options);
     if parsed.dry_run {
-        let plans = plan_upgrade(state.jobs(), &state.system.deployer(), selection, parsed).await?;
+        let plans = plan_upgrade(state.jobs(), state.system.deployer(), selection, parsed).await?;
         return Ok(axum::Json(plans).into_response());
     }
     if selection == TenantSelection::Only(Vec::new()) {
