@@ -73,12 +73,15 @@ end
 -- visited oldest head first, stopping once no database can beat the best candidate.
 local function pick(lane)
   local best_id, best_seq, best_db
+  local function consider(db)
+    local id, seq = first_eligible(lane, db)
+    if id and (not best_seq or seq < best_seq) then
+      best_id, best_seq, best_db = id, seq, db
+    end
+  end
   for db, n in pairs(active) do
     if n < W then
-      local id, seq = first_eligible(lane, db)
-      if id and (not best_seq or seq < best_seq) then
-        best_id, best_seq, best_db = id, seq, db
-      end
+      consider(db)
     end
   end
   if best_id or n_active >= C then
@@ -91,10 +94,7 @@ local function pick(lane)
       break
     end
     if not active[db] then
-      local id, seq = first_eligible(lane, db)
-      if id and (not best_seq or seq < best_seq) then
-        best_id, best_seq, best_db = id, seq, db
-      end
+      consider(db)
     end
   end
   return best_id, best_db
