@@ -63,6 +63,7 @@ pub struct Key {
     pub aliases: &'static [&'static str],
     /// Where a CAP project's configuration carries it.
     pub cds: Option<CdsKey>,
+    /// What the key is when nothing sets it.
     pub default: Fallback,
     /// Printed masked by the `config` command.
     pub secret: bool,

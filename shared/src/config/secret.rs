@@ -10,6 +10,7 @@ use serde::Serialize;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value`; from here on it prints only masked.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
