@@ -151,7 +151,7 @@ impl TestServer {
     /// Starts a server in `mode` with extra environment settings (`MTX_*` as the binary reads
     /// them).
     pub async fn start(mode: Mode, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        mtx_shared::lifecycle::init_tracing();
+        mtx_shared::lifecycle::init_tracing(&mtx_shared::config::LogConfig::default());
         let data_dir =
             std::env::temp_dir().join(format!("mtx-e2e-{}", uuid::Uuid::new_v4().simple()));
         let mut env = BTreeMap::new();

@@ -2,19 +2,21 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// Structured logging to stderr; `RUST_LOG` filters (default `info`), `MTX_LOG_FORMAT=json`
-/// switches to one JSON object per line.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+use crate::config::{LogConfig, LogFormat};
+
+/// Structured logging to stderr, filtered and formatted as `log` says (`RUST_LOG`,
+/// `MTX_LOG_FORMAT`, read by the configuration).
+pub fn init_tracing(log: &LogConfig) {
+    // The configuration has parsed the filter already; `info` only if that ever changes.
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(&log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = std::env::var("MTX_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let result = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let result = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
     // Already initialised (tests start several servers in one process): keep the first.
     let _ = result;
@@ -58,8 +60,8 @@ pub struct Command {
 }
 
 /// The common `main` of both binaries: load and validate the configuration (exit 2 naming the
-/// key on error), answer `<binary> config` by printing the effective configuration (secrets
-/// masked), check `preflight`, set up logging, and run `run` on a multi-threaded runtime.
+/// key on error), answer `<binary> config` by printing every key's effective value (secrets
+/// masked, [`crate::config::Config::effective`]), check `preflight`, set up logging, and run `run` on a multi-threaded runtime.
 pub fn main<F, Fut>(
     binary: &str,
     preflight: fn(&crate::config::Config) -> Result<(), String>,
@@ -97,7 +99,7 @@ where
     match args.first().map(String::as_str) {
         None => {}
         Some("config") => {
-            return match serde_json::to_string_pretty(&config) {
+            return match serde_json::to_string_pretty(&config.effective()) {
                 Ok(text) => {
                     println!("{text}");
                     ExitCode::SUCCESS
@@ -125,7 +127,7 @@ where
         eprintln!("{binary}: {message}");
         return ExitCode::from(2);
     }
-    init_tracing();
+    init_tracing(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,17 +1,7 @@
 //! The security part of the configuration: authentication (`MTX_AUTH`), the SaaS registry's
-//! credentials (status callbacks) and how callbacks are delivered.
-//!
-//! File shapes (in `mtx.json`):
-//! - `"auth": "dummy"`, or an object `{"kind":"basic","users":{"alice":{"password":"…",
-//!   "roles":["cds.Subscriber"],"tenant":"t1"}}}`, or `{"kind":"jwt","jwksUrl":"https://…",
-//!   "issuer":"…","audience":["…"],"leewaySecs":30,"tenantClaim":"zid","xsappname":"app!t1",
-//!   "scopes":{"mtcallback":"$XSAPPNAME.mtcallback"},"jwks":{…},"keys":["-----BEGIN PUBLIC KEY…"]}`;
-//!   `"allowDummyInProduction": true` forces the dummy mode on PostgreSQL.
-//! - `"saasRegistry": {"saas_registry_url":"…","url":"…","clientid":"…","clientsecret":"…"}`
-//!   (the credential shape cds uses; also read from a CAP project's
-//!   `cds.requires.multitenancy.credentials` and from `MTX_SAAS_CREDENTIALS`).
-//! - `"callbacks": {"deadlineMs":…,"retryMs":…,"maxRetryMs":…,"ratePerSecond":…,"pollMs":…,
-//!   "timeoutMs":…}`.
+//! credentials (status callbacks) and how callbacks are delivered. Their keys are declared in
+//! [`super::keys`]; this module holds the types and the checks that span several keys (what
+//! each auth mode needs).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{ConfigError, Secret, bad, millis, number, positive, string, string_list};
+use super::input::{bad, string, string_list};
+use super::{ConfigError, Secret, millis};
 use crate::access::Role;
 use crate::vocab::TenantId;
 
@@ -101,6 +92,8 @@ pub struct JwtConfig {
     pub leeway: Duration,
     /// The claim naming the caller's tenant (XSUAA: `zid`).
     pub tenant_claim: String,
+    /// The application name `$XSAPPNAME` stands for in scope names.
+    pub xsappname: Option<String>,
     /// The scope that grants each role (`$XSAPPNAME` already replaced).
     pub scopes: BTreeMap<Role, String>,
 }
@@ -140,21 +133,30 @@ pub struct CallbacksConfig {
     pub request_timeout: Duration,
 }
 
-impl Default for CallbacksConfig {
-    fn default() -> Self {
+impl CallbacksConfig {
+    /// Nothing set: what the declared defaults are applied to.
+    pub(super) fn blank() -> Self {
         Self {
-            deadline: Duration::from_secs(24 * 3600),
-            first_retry: Duration::from_secs(1),
-            max_retry: Duration::from_secs(300),
-            rate_per_second: 20,
-            poll: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(10),
+            deadline: Duration::ZERO,
+            first_retry: Duration::ZERO,
+            max_retry: Duration::ZERO,
+            rate_per_second: 0,
+            poll: Duration::ZERO,
+            request_timeout: Duration::ZERO,
         }
     }
 }
 
-/// What the auth part of a config file said, before the environment is applied.
-#[derive(Debug, Default)]
+impl Default for CallbacksConfig {
+    /// The declared defaults of the `MTX_CALLBACK_*` keys.
+    fn default() -> Self {
+        super::load::Builder::with_defaults().callbacks
+    }
+}
+
+/// The auth settings gathered from the defaults, the config file and the environment, before
+/// [`AuthSettings::finish`] checks that the chosen mode has what it needs.
+#[derive(Debug)]
 pub(super) struct AuthSettings {
     pub mode: Option<AuthMode>,
     pub users: BTreeMap<String, BasicUser>,
@@ -163,11 +165,38 @@ pub(super) struct AuthSettings {
     pub keys: Vec<String>,
     pub issuer: Option<String>,
     pub audience: Vec<String>,
-    pub leeway: Option<Duration>,
-    pub tenant_claim: Option<String>,
+    pub leeway: Duration,
+    pub tenant_claim: String,
     pub xsappname: Option<String>,
     pub scopes: BTreeMap<Role, String>,
     pub allow_dummy_in_production: bool,
+}
+
+impl AuthSettings {
+    /// Nothing set: what the declared defaults are applied to.
+    pub(super) fn blank() -> Self {
+        Self {
+            mode: None,
+            users: BTreeMap::new(),
+            jwks_url: None,
+            jwks: None,
+            keys: Vec::new(),
+            issuer: None,
+            audience: Vec::new(),
+            leeway: Duration::ZERO,
+            tenant_claim: String::new(),
+            xsappname: None,
+            scopes: BTreeMap::new(),
+            allow_dummy_in_production: false,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    /// The declared defaults of the auth keys.
+    fn default() -> Self {
+        super::load::Builder::with_defaults().auth
+    }
 }
 
 pub(super) fn auth_mode(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
@@ -183,131 +212,15 @@ pub(super) fn auth_mode(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
 }
 
 impl AuthSettings {
-    /// `"auth"` of the config file: a mode name or an object.
+    /// `"auth"` of our config file: a mode name or an object, read through the same key
+    /// declarations as a whole file (for tests of the auth part alone).
+    #[cfg(test)]
     pub fn apply_file(&mut self, v: &Value) -> Result<(), ConfigError> {
-        if let Some(mode) = v.as_str() {
-            self.mode = Some(auth_mode(mode, "auth")?);
-            return Ok(());
-        }
-        let Some(obj) = v.as_object() else {
-            return Err(bad(
-                "auth",
-                "must be a mode name or an object with \"kind\"",
-            ));
-        };
-        const KNOWN: &[&str] = &[
-            "kind",
-            "users",
-            "jwksUrl",
-            "jwks",
-            "keys",
-            "issuer",
-            "audience",
-            "leewaySecs",
-            "tenantClaim",
-            "xsappname",
-            "scopes",
-            "allowDummyInProduction",
-        ];
-        if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(bad(
-                &format!("auth.{unknown}"),
-                format!("unknown key (known: {})", KNOWN.join(", ")),
-            ));
-        }
-        if let Some(x) = obj.get("kind") {
-            self.mode = Some(auth_mode(&string(x, "auth.kind")?, "auth.kind")?);
-        }
-        if let Some(x) = obj.get("users") {
-            self.users = users(x)?;
-        }
-        if let Some(x) = obj.get("jwksUrl") {
-            self.jwks_url = Some(http_url(&string(x, "auth.jwksUrl")?, "auth.jwksUrl")?);
-        }
-        if let Some(x) = obj.get("jwks") {
-            self.jwks = Some(jwks(x, "auth.jwks")?);
-        }
-        if let Some(x) = obj.get("keys") {
-            self.keys = string_list(x, "auth.keys")?;
-        }
-        if let Some(x) = obj.get("issuer") {
-            self.issuer = Some(string(x, "auth.issuer")?);
-        }
-        if let Some(x) = obj.get("audience") {
-            self.audience = match x {
-                Value::String(s) => vec![s.clone()],
-                other => string_list(other, "auth.audience")?,
-            };
-        }
-        if let Some(x) = obj.get("leewaySecs") {
-            self.leeway = Some(Duration::from_secs(number(x, "auth.leewaySecs")?));
-        }
-        if let Some(x) = obj.get("tenantClaim") {
-            self.tenant_claim = Some(string(x, "auth.tenantClaim")?);
-        }
-        if let Some(x) = obj.get("xsappname") {
-            self.xsappname = Some(string(x, "auth.xsappname")?);
-        }
-        if let Some(x) = obj.get("scopes") {
-            let Some(map) = x.as_object() else {
-                return Err(bad("auth.scopes", "must map role names to scope names"));
-            };
-            for (role, scope) in map {
-                let key = format!("auth.scopes.{role}");
-                let role: Role = role.parse().map_err(|e: String| bad(&key, e))?;
-                self.scopes.insert(role, string(scope, &key)?);
-            }
-        }
-        if let Some(x) = obj.get("allowDummyInProduction") {
-            self.allow_dummy_in_production = x
-                .as_bool()
-                .ok_or_else(|| bad("auth.allowDummyInProduction", "must be true or false"))?;
-        }
-        Ok(())
-    }
-
-    pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = get("MTX_AUTH") {
-            self.mode = Some(auth_mode(&v, "MTX_AUTH")?);
-        }
-        if let Some(v) = get("MTX_AUTH_ALLOW_DUMMY") {
-            self.allow_dummy_in_production = boolean(&v, "MTX_AUTH_ALLOW_DUMMY")?;
-        }
-        if let Some(v) = get("MTX_JWT_JWKS_URL") {
-            self.jwks_url = Some(http_url(&v, "MTX_JWT_JWKS_URL")?);
-        }
-        if let Some(v) = get("MTX_JWT_JWKS") {
-            let value: Value = serde_json::from_str(&v)
-                .map_err(|e| bad("MTX_JWT_JWKS", format!("is not valid JSON: {e}")))?;
-            self.jwks = Some(jwks(&value, "MTX_JWT_JWKS")?);
-        }
-        if let Some(v) = get("MTX_JWT_ISSUER") {
-            self.issuer = Some(v);
-        }
-        if let Some(v) = get("MTX_JWT_AUDIENCE") {
-            self.audience = v
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = get("MTX_JWT_LEEWAY_SECS") {
-            let secs = v.parse::<u64>().map_err(|_| {
-                bad(
-                    "MTX_JWT_LEEWAY_SECS",
-                    format!("must be a non-negative integer, got '{v}'"),
-                )
-            })?;
-            self.leeway = Some(Duration::from_secs(secs));
-        }
-        if let Some(v) = get("MTX_JWT_TENANT_CLAIM") {
-            self.tenant_claim = Some(v);
-        }
-        if let Some(v) = get("MTX_XSAPPNAME") {
-            self.xsappname = Some(v);
-        }
-        Ok(())
+        let mut builder = super::load::Builder::blank();
+        builder.auth = std::mem::replace(self, Self::blank());
+        let applied = builder.apply_own_subtree("auth", v, std::path::Path::new(""));
+        *self = builder.auth;
+        applied
     }
 
     /// Validates the settings of the chosen mode. `production` is true on PostgreSQL storage,
@@ -360,8 +273,9 @@ impl AuthSettings {
                 keys: self.keys,
                 issuer,
                 audience: self.audience,
-                leeway: self.leeway.unwrap_or(Duration::from_secs(30)),
-                tenant_claim: self.tenant_claim.unwrap_or_else(|| "zid".to_owned()),
+                leeway: self.leeway,
+                tenant_claim: self.tenant_claim,
+                xsappname: (!xsappname.is_empty()).then_some(xsappname),
                 scopes,
             })
         } else {
@@ -376,7 +290,7 @@ impl AuthSettings {
     }
 }
 
-fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
+pub(super) fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
     let Some(map) = v.as_object() else {
         return Err(bad(
             "auth.users",
@@ -432,19 +346,11 @@ fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
         .collect()
 }
 
-fn jwks(v: &Value, key: &str) -> Result<Value, ConfigError> {
+pub(super) fn jwks(v: &Value, key: &str) -> Result<Value, ConfigError> {
     if v.get("keys").is_some_and(Value::is_array) {
         Ok(v.clone())
     } else {
         Err(bad(key, "must be a JWKS document ({\"keys\":[…]})"))
-    }
-}
-
-fn boolean(v: &str, key: &str) -> Result<bool, ConfigError> {
-    match v {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        other => Err(bad(key, format!("must be true or false, got '{other}'"))),
     }
 }
 
@@ -488,68 +394,6 @@ pub(super) fn saas_registry(v: &Value, key: &str) -> Result<SaasRegistryConfig, 
         clientid: field("clientid")?,
         clientsecret: Secret::new(field("clientsecret")?),
     })
-}
-
-/// `"callbacks"` of the config file.
-pub(super) fn apply_callbacks(c: &mut CallbacksConfig, v: &Value) -> Result<(), ConfigError> {
-    let Some(obj) = v.as_object() else {
-        return Err(bad("callbacks", "must be an object"));
-    };
-    for (k, v) in obj {
-        let key = format!("callbacks.{k}");
-        let ms = || -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(positive(number(v, &key)?, &key)?))
-        };
-        match k.as_str() {
-            "deadlineMs" => c.deadline = ms()?,
-            "retryMs" => c.first_retry = ms()?,
-            "maxRetryMs" => c.max_retry = ms()?,
-            "pollMs" => c.poll = ms()?,
-            "timeoutMs" => c.request_timeout = ms()?,
-            "ratePerSecond" => {
-                c.rate_per_second = u32::try_from(positive(number(v, &key)?, &key)?)
-                    .map_err(|_| bad(&key, "is too large"))?;
-            }
-            _ => return Err(bad(&key, "unknown callbacks setting")),
-        }
-    }
-    Ok(())
-}
-
-/// The `MTX_CALLBACK_*` variables.
-pub(super) fn apply_callbacks_env(
-    c: &mut CallbacksConfig,
-    get: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
-    let num = |k: &str| -> Result<Option<u64>, ConfigError> {
-        get(k)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| bad(k, format!("must be a non-negative integer, got '{v}'")))
-                    .and_then(|n| positive(n, k))
-            })
-            .transpose()
-    };
-    if let Some(n) = num("MTX_CALLBACK_DEADLINE_MS")? {
-        c.deadline = Duration::from_millis(n);
-    }
-    if let Some(n) = num("MTX_CALLBACK_RETRY_MS")? {
-        c.first_retry = Duration::from_millis(n);
-    }
-    if let Some(n) = num("MTX_CALLBACK_MAX_RETRY_MS")? {
-        c.max_retry = Duration::from_millis(n);
-    }
-    if let Some(n) = num("MTX_CALLBACK_POLL_MS")? {
-        c.poll = Duration::from_millis(n);
-    }
-    if let Some(n) = num("MTX_CALLBACK_TIMEOUT_MS")? {
-        c.request_timeout = Duration::from_millis(n);
-    }
-    if let Some(n) = num("MTX_CALLBACK_RATE")? {
-        c.rate_per_second =
-            u32::try_from(n).map_err(|_| bad("MTX_CALLBACK_RATE", "is too large"))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl RedisScheduler {
     /// Connects to Redis at `url` (`redis://host:port[/db]`) and uses `{prefix}` as the hash tag
     /// of every key, so several queues can share one Redis.
     ///
-    /// `prefix` must be 1–64 of `[A-Za-z0-9_.-]` ([`SchedulerError::Config`] otherwise). An
+    /// `prefix` must pass [`check_prefix`] ([`SchedulerError::Config`] otherwise). An
     /// unreachable Redis gives [`SchedulerError::Unavailable`]; the caller may retry. Needs
     /// Redis 6 or later (RESP3 for the wake-up subscription, `ZADD LT`).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, SchedulerError> {
@@ -327,18 +327,29 @@ async fn relay_wakeups(client: Client, channel: String, name: String, wake: Arc<
     }
 }
 
-fn validate_prefix(prefix: &str) -> Result<(), SchedulerError> {
-    let valid = (1..=64).contains(&prefix.len())
+/// The longest key prefix: the hash tag is repeated in every key, and a short one keeps keys
+/// small.
+pub const MAX_PREFIX_LEN: usize = 64;
+
+/// The rule for a key prefix, which the configuration applies too: 1 to [`MAX_PREFIX_LEN`] of
+/// `[A-Za-z0-9_.-]`, so it cannot close the `{…}` hash tag or collide with key separators.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let valid = (1..=MAX_PREFIX_LEN).contains(&prefix.len())
         && prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if valid {
         Ok(())
     } else {
-        Err(SchedulerError::Config(format!(
-            "Redis key prefix '{prefix}' must be 1 to 64 of [A-Za-z0-9_.-]"
-        )))
+        Err(format!(
+            "must be 1 to {MAX_PREFIX_LEN} characters of [A-Za-z0-9_.-], got '{prefix}'"
+        ))
     }
+}
+
+fn validate_prefix(prefix: &str) -> Result<(), SchedulerError> {
+    check_prefix(prefix)
+        .map_err(|message| SchedulerError::Config(format!("Redis key prefix {message}")))
 }
 
 /// Transport and server trouble is retryable; a reply we cannot read, or a failing script,

@@ -39,10 +39,12 @@ pub struct PgTimeouts {
 }
 
 impl Default for PgTimeouts {
+    /// The configuration's defaults (`MTX_PG_LOCK_TIMEOUT_MS`, `MTX_PG_STATEMENT_TIMEOUT_MS`).
     fn default() -> Self {
+        let config = crate::config::PgTimeoutsConfig::default();
         Self {
-            lock_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(60),
+            lock_timeout: config.lock_timeout,
+            statement_timeout: config.statement_timeout,
         }
     }
 }
