@@ -11,6 +11,7 @@
 mod jwt;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -22,7 +23,6 @@ use mtx_shared::config::{AuthConfig, AuthMode, BasicUser};
 use mtx_shared::vocab::TenantId;
 
 use crate::error::ApiError;
-use crate::server::AppState;
 
 /// Roles cds-mtxs requires of the provisioning service.
 const PROVISIONING: &[Role] = &[Role::Subscriber, Role::Mtcallback, Role::InternalUser];
@@ -155,19 +155,19 @@ fn basic(users: &BTreeMap<String, BasicUser>, header: &str) -> Result<Caller, Au
 
 /// The middleware: authenticate, check the route's roles, hand the [`Caller`] on.
 pub async fn require_roles(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Authenticator>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let Some(required) = requirement(req.uri().path()) else {
         return next.run(req).await;
     };
-    let caller = match state.auth.authenticate(req.headers()).await {
+    let caller = match auth.authenticate(req.headers()).await {
         Ok(caller) => caller,
         Err(reason) => {
             tracing::debug!(%reason, path = req.uri().path(), "request not authenticated");
             return ApiError::Unauthorized {
-                challenge: state.auth.challenge(),
+                challenge: auth.challenge(),
             }
             .into_response();
         }

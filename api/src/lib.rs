@@ -11,6 +11,7 @@
 //!   same domain functions as the routes and print JSON.
 //! - [`auth`] authenticates every request (dummy, basic or JWT per `MTX_AUTH`), checks the
 //!   roles the route needs and hands a `Caller` to the handlers, which apply tenant isolation.
+//! - `state` holds [`AppState`], what every handler can reach (the system, the authenticator).
 //! - [`error`] is the one place errors become HTTP responses (the cds-mtxs error envelope).
 //! - `extract` parses request pieces (JSON bodies with our error shape, `prefer`, OData-style
 //!   function calls such as `pollJob(ID='…')`); `wire` renders jobs, tasks and tenants in the
@@ -22,6 +23,8 @@ pub mod error;
 mod extract;
 mod routes;
 pub mod server;
+mod state;
 mod wire;
 
-pub use server::{AppState, router, serve};
+pub use server::{router, serve};
+pub use state::AppState;

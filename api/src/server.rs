@@ -4,79 +4,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mtx_shared::jobs::service::JobService;
 use mtx_shared::system::System;
-use mtx_shared::vocab::JobId;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{self, Authenticator};
+use crate::auth;
 use crate::error::ApiError;
 use crate::routes;
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub system: Arc<System>,
-    pub auth: Arc<Authenticator>,
-}
-
-impl AppState {
-    /// The state for `system`, with the authenticator its configuration names.
-    pub fn new(system: Arc<System>) -> anyhow::Result<Self> {
-        let auth = Authenticator::from_config(&system.config().auth)?;
-        Ok(Self {
-            system,
-            auth: Arc::new(auth),
-        })
-    }
-
-    pub fn jobs(&self) -> &JobService {
-        self.system.jobs()
-    }
-
-    /// The absolute `Location` of a job's `pollJob`: from `MTX_PUBLIC_URL`, else from the
-    /// request's `Host`.
-    pub fn job_location(&self, headers: &HeaderMap, job: &JobId) -> String {
-        let base = match &self.system.config().public_url {
-            Some(url) => url.clone(),
-            None => {
-                let host = headers
-                    .get("host")
-                    .and_then(|h| h.to_str().ok())
-                    .filter(|h| {
-                        h.chars().all(|c| {
-                            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
-                        })
-                    })
-                    .map_or_else(
-                        || format!("localhost:{}", self.system.config().port),
-                        str::to_owned,
-                    );
-                format!("http://{host}")
-            }
-        };
-        format!("{base}/-/cds/jobs/pollJob(ID='{job}')")
-    }
-
-    /// `Location` and `x-job-id` for a job.
-    pub fn job_headers(
-        &self,
-        headers: &HeaderMap,
-        job: &JobId,
-    ) -> Vec<(&'static str, HeaderValue)> {
-        let mut out = Vec::new();
-        if let Ok(v) = HeaderValue::from_str(&self.job_location(headers, job)) {
-            out.push(("location", v));
-        }
-        if let Ok(v) = HeaderValue::from_str(&job.to_string()) {
-            out.push(("x-job-id", v));
-        }
-        out
-    }
-}
+use crate::state::AppState;
 
 /// The complete HTTP API.
 pub fn router(state: AppState) -> Router {
@@ -91,7 +28,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.auth.clone(),
             auth::require_roles,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -18,7 +18,7 @@ use super::tenant_id;
 use crate::auth::ensure_access;
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 const BASE: &str = "/-/cds/deployment";
 

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::get;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(

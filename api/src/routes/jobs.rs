@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 const BASE: &str = "/-/cds/jobs";

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use mtx_shared::metrics;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))

@@ -17,7 +17,7 @@ use super::tenant_id;
 use crate::auth::ensure_access;
 use crate::error::ApiError;
 use crate::extract::{Call, JsonBody, prefers_async};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire;
 
 const BASE: &str = "/-/cds/saas-provisioning";

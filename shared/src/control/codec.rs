@@ -138,14 +138,7 @@ mod tests {
 
     #[test]
     fn unfinished_list_names_exactly_the_non_terminal_states() {
-        let all = [
-            Status::Queued,
-            Status::Running,
-            Status::Finished,
-            Status::Failed,
-            Status::Timeout,
-            Status::Cancelled,
-        ];
+        let all = Status::ALL;
         let listed: Vec<Status> = unfinished_sql!()
             .trim_matches(|c| c == '(' || c == ')')
             .split(", ")

@@ -123,6 +123,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every state, in lifecycle order.
+    pub const ALL: [Status; 6] = [
+        Status::Queued,
+        Status::Running,
+        Status::Finished,
+        Status::Failed,
+        Status::Timeout,
+        Status::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "QUEUED",
@@ -311,14 +321,7 @@ mod tests {
 
     #[test]
     fn status_round_trips_wire_names() {
-        for s in [
-            Status::Queued,
-            Status::Running,
-            Status::Finished,
-            Status::Failed,
-            Status::Timeout,
-            Status::Cancelled,
-        ] {
+        for s in Status::ALL {
             assert_eq!(s.as_str().parse::<Status>(), Ok(s));
             assert_eq!(
                 serde_json::to_value(s).ok(),
