@@ -381,6 +381,7 @@ main() {
   fi
 
   step "format" cargo fmt --all --check
+  step "unused dependencies" python3 scripts/unused_deps.py
   step "clippy" cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
   # The distributed end-to-end tests start mtx-api and mtx-worker as processes; test runners do
   # not build other packages' binaries for an integration test.
