@@ -71,27 +71,29 @@ fn read_csn(dir: &Path) -> Result<Csn, String> {
 }
 
 fn first_difference(expected: &super::Schema, actual: &super::Schema) -> Option<String> {
-    for (name, table) in &expected.tables {
-        match actual.tables.get(name) {
-            None => return Some(format!("table {name} missing")),
-            Some(ours) if ours != table => return Some(format!("table {name} differs")),
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = actual.tables.keys().find(|t| !expected.tables.contains_key(*t)) {
-        return Some(format!("table {extra} not in the compiler's DDL"));
-    }
-    for (name, view) in &expected.views {
-        match actual.views.get(name) {
-            None => return Some(format!("view {name} missing")),
-            Some(ours) if ours != view => return Some(format!("view {name} differs")),
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = actual.views.keys().find(|v| !expected.views.contains_key(*v)) {
-        return Some(format!("view {extra} not in the compiler's DDL"));
-    }
-    None
+    differing("table", &expected.tables, &actual.tables)
+        .or_else(|| differing("view", &expected.views, &actual.views))
+}
+
+/// The first object missing, differing or extra in `actual`, named.
+fn differing<T: PartialEq>(
+    kind: &str,
+    expected: &BTreeMap<String, T>,
+    actual: &BTreeMap<String, T>,
+) -> Option<String> {
+    let missing_or_different = expected
+        .iter()
+        .find_map(|(name, want)| match actual.get(name) {
+            None => Some(format!("{kind} {name} missing")),
+            Some(have) if have != want => Some(format!("{kind} {name} differs")),
+            Some(_) => None,
+        });
+    missing_or_different.or_else(|| {
+        actual
+            .keys()
+            .find(|name| !expected.contains_key(*name))
+            .map(|name| format!("{kind} {name} not in the compiler's DDL"))
+    })
 }
 
 /// `model/version dialect` → reason, as the known-gaps file lists them.
@@ -134,7 +136,10 @@ fn corpus_ddl_matches_the_compiler_except_for_the_known_gaps() {
             for dialect in DIALECTS {
                 cases += 1;
                 if let Some(reason) = mismatch(&case, dialect) {
-                    gaps.insert(format!("{model}/{version} {}", dialect_name(dialect)), reason);
+                    gaps.insert(
+                        format!("{model}/{version} {}", dialect_name(dialect)),
+                        reason,
+                    );
                 }
             }
         }
@@ -149,12 +154,19 @@ fn corpus_ddl_matches_the_compiler_except_for_the_known_gaps() {
         .filter(|(case, _)| !known.contains_key(*case))
         .map(|(case, reason)| format!("{case}: {reason}"))
         .collect();
-    let fixed: Vec<&String> = known.keys().filter(|case| !gaps.contains_key(*case)).collect();
+    let fixed: Vec<&String> = known
+        .keys()
+        .filter(|case| !gaps.contains_key(*case))
+        .collect();
     assert!(
         regressions.is_empty() && fixed.is_empty(),
         "{} of {cases} corpus cases match the compiler.\nNew mismatches:\n  {}\nNow matching (remove from known-gaps.txt, or bless):\n  {}",
         cases - gaps.len(),
         regressions.join("\n  "),
-        fixed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+        fixed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  "),
     );
 }
