@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use super::*;
 use crate::csn::Csn;
 
+mod corpus;
+
 /// Every model folder with a `csn.json` and the compiler's `schema.<dialect>.sql`.
 pub(crate) const MODELS: &[&str] = &[
     "bookshop/v1",

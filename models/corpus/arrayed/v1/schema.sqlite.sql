@@ -1,0 +1,14 @@
+CREATE TABLE c_arr_Contacts (
+  ID INTEGER NOT NULL,
+  name NVARCHAR(100),
+  emails NCLOB,
+  phones NCLOB,
+  PRIMARY KEY(ID)
+);
+
+CREATE VIEW c_arr_S_Contacts AS SELECT
+  Contacts_0.ID,
+  Contacts_0.name,
+  Contacts_0.emails,
+  Contacts_0.phones
+FROM c_arr_Contacts AS Contacts_0;

@@ -1,0 +1,42 @@
+CREATE TABLE c_defs_Defaults (
+  ID NVARCHAR(36) NOT NULL,
+  b BOOLEAN DEFAULT TRUE,
+  i16 SMALLINT DEFAULT 7,
+  u8 TINYINT DEFAULT 255,
+  i32 INTEGER DEFAULT -3,
+  i64 BIGINT DEFAULT 9007199254740993,
+  d REAL_DECIMAL DEFAULT 1.25,
+  dp REAL_DECIMAL(9, 2) DEFAULT 12.5,
+  f DOUBLE DEFAULT 2.5E3,
+  s NVARCHAR(20) DEFAULT 'x',
+  ls NCLOB DEFAULT 'long',
+  dt DATE_TEXT DEFAULT '2024-02-29',
+  t TIME_TEXT DEFAULT '12:34:56',
+  ts TIMESTAMP_TEXT DEFAULT '2024-01-01T00:00:00Z',
+  dtt DATETIME_TEXT DEFAULT '2024-01-01T10:00:00Z',
+  bin BINARY_BLOB(16),
+  lbin BLOB,
+  now TIMESTAMP_TEXT DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY(ID)
+);
+
+CREATE VIEW c_defs_S_Defaults AS SELECT
+  Defaults_0.ID,
+  Defaults_0.b,
+  Defaults_0.i16,
+  Defaults_0.u8,
+  Defaults_0.i32,
+  Defaults_0.i64,
+  Defaults_0.d,
+  Defaults_0.dp,
+  Defaults_0.f,
+  Defaults_0.s,
+  Defaults_0.ls,
+  Defaults_0.dt,
+  Defaults_0.t,
+  Defaults_0.ts,
+  Defaults_0.dtt,
+  Defaults_0.bin,
+  Defaults_0.lbin,
+  Defaults_0.now
+FROM c_defs_Defaults AS Defaults_0;

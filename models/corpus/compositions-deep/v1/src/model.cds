@@ -1,0 +1,12 @@
+namespace c.comp;
+using { c.comp as db } from './model';
+entity Orders {
+  key ID : UUID;
+  title : localized String(100);
+  items : Composition of many {
+    key pos : Integer;
+    label : localized String(100);
+    parts : Composition of many { key no : Integer; name : localized String(50); };
+  };
+}
+service S { entity Orders as projection on db.Orders; }

@@ -1,0 +1,14 @@
+CREATE TABLE c_enum_Tickets (
+  ID INTEGER NOT NULL,
+  status NVARCHAR(10) DEFAULT 'open',
+  priority INTEGER DEFAULT 2,
+  kind NVARCHAR(1) DEFAULT 'B',
+  PRIMARY KEY(ID)
+);
+
+CREATE VIEW c_enum_S_Tickets AS SELECT
+  Tickets_0.ID,
+  Tickets_0.status,
+  Tickets_0.priority,
+  Tickets_0.kind
+FROM c_enum_Tickets AS Tickets_0;

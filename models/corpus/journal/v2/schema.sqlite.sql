@@ -1,0 +1,12 @@
+CREATE TABLE c_jour_Logs (
+  ID INTEGER NOT NULL,
+  message NVARCHAR(400),
+  level NVARCHAR(10),
+  PRIMARY KEY(ID)
+);
+
+CREATE VIEW c_jour_S_Logs AS SELECT
+  Logs_0.ID,
+  Logs_0.message,
+  Logs_0.level
+FROM c_jour_Logs AS Logs_0;

@@ -1,0 +1,45 @@
+CREATE TABLE c_loc2_Products (
+  company NVARCHAR(4) NOT NULL,
+  code NVARCHAR(20) NOT NULL,
+  name NVARCHAR(100),
+  descr NVARCHAR(1000),
+  PRIMARY KEY(company, code)
+);
+
+CREATE TABLE c_loc2_Products_texts (
+  locale NVARCHAR(14) NOT NULL,
+  company NVARCHAR(4) NOT NULL,
+  code NVARCHAR(20) NOT NULL,
+  name NVARCHAR(100),
+  descr NVARCHAR(1000),
+  PRIMARY KEY(locale, company, code)
+);
+
+CREATE VIEW c_loc2_S_Products AS SELECT
+  Products_0.company,
+  Products_0.code,
+  Products_0.name,
+  Products_0.descr
+FROM c_loc2_Products AS Products_0;
+
+CREATE VIEW c_loc2_S_Products_texts AS SELECT
+  texts_0.locale,
+  texts_0.company,
+  texts_0.code,
+  texts_0.name,
+  texts_0.descr
+FROM c_loc2_Products_texts AS texts_0;
+
+CREATE VIEW localized_c_loc2_Products AS SELECT
+  L_0.company,
+  L_0.code,
+  coalesce(localized_1.name, L_0.name) AS name,
+  coalesce(localized_1.descr, L_0.descr) AS descr
+FROM (c_loc2_Products AS L_0 LEFT JOIN c_loc2_Products_texts AS localized_1 ON localized_1.company = L_0.company AND localized_1.code = L_0.code AND localized_1.locale = session_context( '$user.locale' ));
+
+CREATE VIEW localized_c_loc2_S_Products AS SELECT
+  Products_0.company,
+  Products_0.code,
+  Products_0.name,
+  Products_0.descr
+FROM localized_c_loc2_Products AS Products_0;

@@ -1,0 +1,5 @@
+namespace c.loc2;
+using { c.loc2 as db } from './model';
+entity Products { key company : String(4); key code : String(20); name : localized String(100); descr : localized String(1000); unit : String(3); }
+entity Units { key code : String(3); text : localized String(40); }
+service S { entity Products as projection on db.Products; entity Units as projection on db.Units; }

@@ -1,0 +1,14 @@
+CREATE TABLE c_pname_Items (
+  ID INTEGER NOT NULL,
+  "order" INTEGER,
+  "group" VARCHAR(10),
+  "select" BOOLEAN,
+  PRIMARY KEY(ID)
+);
+
+CREATE VIEW c_pname_S_Items AS SELECT
+  Items_0.ID,
+  Items_0."order",
+  Items_0."group",
+  Items_0."select"
+FROM c_pname_Items AS Items_0;

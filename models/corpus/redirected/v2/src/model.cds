@@ -1,0 +1,8 @@
+namespace c.redir;
+entity Authors { key ID : Integer; name : String(100); books : Association to many Books on books.author = $self; }
+entity Books { key ID : Integer; title : String(100); author : Association to Authors; pages : Integer; }
+service S {
+  entity Writers as projection on Authors { *, books : redirected to Novels };
+  entity Novels as projection on Books { *, author : redirected to Writers };
+  entity ShortNovels as projection on Books where pages < 100;
+}

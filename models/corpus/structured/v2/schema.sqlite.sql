@@ -1,0 +1,38 @@
+CREATE TABLE c_struct_Sites (
+  id_region NVARCHAR(4) NOT NULL,
+  id_number INTEGER NOT NULL,
+  name NVARCHAR(100),
+  address_street NVARCHAR(60),
+  address_city NVARCHAR(40),
+  address_zip NVARCHAR(10),
+  address_geo_lat DOUBLE,
+  address_geo_lon DOUBLE,
+  address_geo_alt DOUBLE,
+  billing_same BOOLEAN DEFAULT TRUE,
+  billing_address_street NVARCHAR(60),
+  billing_address_city NVARCHAR(40),
+  billing_address_zip NVARCHAR(10),
+  billing_address_geo_lat DOUBLE,
+  billing_address_geo_lon DOUBLE,
+  billing_address_geo_alt DOUBLE,
+  PRIMARY KEY(id_region, id_number)
+);
+
+CREATE VIEW c_struct_S_Sites AS SELECT
+  Sites_0.id_region,
+  Sites_0.id_number,
+  Sites_0.name,
+  Sites_0.address_street,
+  Sites_0.address_city,
+  Sites_0.address_zip,
+  Sites_0.address_geo_lat,
+  Sites_0.address_geo_lon,
+  Sites_0.address_geo_alt,
+  Sites_0.billing_same,
+  Sites_0.billing_address_street,
+  Sites_0.billing_address_city,
+  Sites_0.billing_address_zip,
+  Sites_0.billing_address_geo_lat,
+  Sites_0.billing_address_geo_lon,
+  Sites_0.billing_address_geo_alt
+FROM c_struct_Sites AS Sites_0;
