@@ -103,6 +103,32 @@ pub enum TenantStoreError {
     Sql(#[from] sqlx::Error),
 }
 
+/// The table inside each tenant's storage that records which model versions were applied.
+pub const MARKER_TABLE: &str = "mtx_deployments";
+
+/// The model version a tenant's marker table records, checked; `place` (the file, for SQLite)
+/// leads the message of a version that does not parse.
+fn recorded_model(
+    tenant: &TenantId,
+    place: Option<&std::path::Path>,
+    version: Option<String>,
+) -> Result<Option<ModelHash>, TenantStoreError> {
+    version
+        .map(|v| {
+            ModelHash::parse(&v).map_err(|e| {
+                let problem = format!("its {MARKER_TABLE} table holds an invalid version: {e}");
+                TenantStoreError::Unavailable {
+                    tenant: tenant.clone(),
+                    message: match place {
+                        Some(path) => format!("{}: {problem}", path.display()),
+                        None => problem,
+                    },
+                }
+            })
+        })
+        .transpose()
+}
+
 fn sqlstate_suffix(code: Option<&str>) -> String {
     code.map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default()
 }

@@ -19,14 +19,13 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 
-use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use super::{
+    MARKER_TABLE, SchemaChange, StorageLocation, TenantStore, TenantStoreError, recorded_model,
+};
 use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseUnique, DatabaseView};
 use crate::sql::{Dialect, quote_ident};
 use crate::tenant::schema_name_for;
 use crate::vocab::{DatabaseId, ModelHash, TenantId};
-
-/// The table inside each tenant schema that records which model versions were applied.
-pub const MARKER_TABLE: &str = "mtx_deployments";
 
 /// Time limits for the statements of one tenant change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -500,20 +499,6 @@ const INTROSPECT_KEYS: &str = "\
 
 type ColumnRow = (String, String, Option<String>, Option<String>, Option<bool>);
 
-fn parse_marker(
-    tenant: &TenantId,
-    version: Option<String>,
-) -> Result<Option<ModelHash>, TenantStoreError> {
-    version
-        .map(|v| {
-            ModelHash::parse(&v).map_err(|e| TenantStoreError::Unavailable {
-                tenant: tenant.clone(),
-                message: format!("its {MARKER_TABLE} table holds an invalid version: {e}"),
-            })
-        })
-        .transpose()
-}
-
 #[async_trait]
 impl TenantStore for PostgresTenantStore {
     fn dialect(&self) -> Dialect {
@@ -555,7 +540,7 @@ impl TenantStore for PostgresTenantStore {
                 Err(e) => return Err(fail(e)),
             };
         db.keep(conn);
-        parse_marker(tenant, version)
+        recorded_model(tenant, None, version)
     }
 
     async fn apply(
@@ -593,7 +578,7 @@ impl TenantStore for PostgresTenantStore {
             return Err(TenantStoreError::VersionConflict {
                 tenant: tenant.clone(),
                 expected: change.from.clone(),
-                actual: parse_marker(tenant, actual)?,
+                actual: recorded_model(tenant, None, actual)?,
             });
         }
         Err(self.failed_statement(db, tenant, schema, change, e).await)

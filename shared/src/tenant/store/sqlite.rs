@@ -19,7 +19,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::OwnedMutexGuard;
 
-use super::{SchemaChange, StorageLocation, TenantStore, TenantStoreError};
+use super::{
+    MARKER_TABLE, SchemaChange, StorageLocation, TenantStore, TenantStoreError, recorded_model,
+};
 use crate::drift::{DatabaseColumn, DatabaseSchema, DatabaseTable, DatabaseUnique, DatabaseView};
 use crate::sql::{Dialect, quote_ident};
 use crate::vocab::{DatabaseId, ModelHash, TenantId};
@@ -29,9 +31,6 @@ pub const EMBEDDED_DATABASE: &str = "embedded";
 
 /// The file stem CAP uses for tenant databases in development (`db-<tenant>.sqlite`).
 pub const DEFAULT_STEM: &str = "db";
-
-/// The table inside each tenant file that records which model versions were applied.
-pub const MARKER_TABLE: &str = "mtx_deployments";
 
 /// How long an operation waits for another process's write lock on the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,7 +110,7 @@ impl SqliteTenantStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let actual = parse_marker(tenant, path, actual)?;
+        let actual = recorded_model(tenant, Some(path), actual)?;
         if actual != change.from {
             return Err(TenantStoreError::VersionConflict {
                 tenant: tenant.clone(),
@@ -236,24 +235,6 @@ fn unavailable(tenant: &TenantId, path: &Path, e: &sqlx::Error) -> TenantStoreEr
         tenant: tenant.clone(),
         message: format!("{}: {e}", path.display()),
     }
-}
-
-fn parse_marker(
-    tenant: &TenantId,
-    path: &Path,
-    version: Option<String>,
-) -> Result<Option<ModelHash>, TenantStoreError> {
-    version
-        .map(|v| {
-            ModelHash::parse(&v).map_err(|e| TenantStoreError::Unavailable {
-                tenant: tenant.clone(),
-                message: format!(
-                    "{}: its {MARKER_TABLE} table holds an invalid version: {e}",
-                    path.display()
-                ),
-            })
-        })
-        .transpose()
 }
 
 /// The file and the companions SQLite may keep beside it.
@@ -382,7 +363,7 @@ impl TenantStore for SqliteTenantStore {
             None
         };
         conn.close().await.map_err(unavailable)?;
-        parse_marker(tenant, path, version)
+        recorded_model(tenant, Some(path), version)
     }
 
     async fn apply(
