@@ -6,6 +6,7 @@ pub mod body;
 pub mod call;
 
 pub use body::{Body, JsonRequest};
+
 pub use call::{Args, Call};
 
 use axum::body::Bytes;
@@ -17,8 +18,20 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// The request body as JSON, read with our own error messages (never the framework's text).
-/// `None` for an empty body.
+/// The request body as JSON, read with our own error messages (never the framework's text);
+/// `None` for an empty body. For a handler that must check something before the body's shape;
+/// [`Body`] reads it as a typed struct.
+#[derive(Debug)]
+pub struct RawJson(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        read_json(req, state).await.map(RawJson)
+    }
+}
+
 async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Option<Value>, ApiError> {
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         let response = rejection.into_response();

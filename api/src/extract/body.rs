@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Value};
 
-use super::read_json;
+use super::RawJson;
 use crate::error::ApiError;
 
 /// A request body type: how it answers input that does not fit.
@@ -52,17 +52,9 @@ pub struct Body<T> {
 }
 
 impl<T: JsonRequest> Body<T> {
-    /// The same object read as another body type.
-    pub fn read_as<U: JsonRequest>(&self) -> Result<U, ApiError> {
-        U::from_object(&self.object)
-    }
-}
-
-impl<S: Send + Sync, T: JsonRequest> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let object = match read_json(req, state).await? {
+    /// The body `json` (already read as JSON) as `T`.
+    pub fn from_json(json: RawJson) -> Result<Self, ApiError> {
+        let object = match json.0 {
             None => match T::WHEN_EMPTY {
                 Some(message) => return Err(ApiError::BadRequest(message.into())),
                 None => Map::new(),
@@ -74,6 +66,19 @@ impl<S: Send + Sync, T: JsonRequest> FromRequest<S> for Body<T> {
             fields: T::from_object(&object)?,
             object,
         })
+    }
+
+    /// The same object read as another body type.
+    pub fn read_as<U: JsonRequest>(&self) -> Result<U, ApiError> {
+        U::from_object(&self.object)
+    }
+}
+
+impl<S: Send + Sync, T: JsonRequest> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_json(RawJson::from_request(req, state).await?)
     }
 }
 

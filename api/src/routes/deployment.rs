@@ -55,10 +55,18 @@ async fn get_tenants(
     .into_response())
 }
 
-/// `{"tenant", "metadata"?: {…}}`.
+/// `{"tenant", …}`: read first, so that a caller acting on another tenant learns nothing about
+/// the rest of its request.
+#[derive(Debug, Deserialize)]
+struct TenantRequest {
+    tenant: BodyTenantId,
+}
+
+impl JsonRequest for TenantRequest {}
+
+/// `subscribe`'s `{"metadata"?: {…}}`, beside the tenant.
 #[derive(Debug, Deserialize)]
 struct SubscribeRequest {
-    tenant: BodyTenantId,
     metadata: Option<Map<String, Value>>,
 }
 
@@ -68,11 +76,14 @@ async fn subscribe(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Body { fields, .. }: Body<SubscribeRequest>,
+    body: Body<TenantRequest>,
 ) -> Result<Response, ApiError> {
-    let BodyTenantId(tenant) = fields.tenant;
+    let BodyTenantId(tenant) = body.fields.tenant.clone();
     ensure_access(&caller, &tenant)?;
-    let mut metadata = fields.metadata.unwrap_or_default();
+    let mut metadata = body
+        .read_as::<SubscribeRequest>()?
+        .metadata
+        .unwrap_or_default();
     metadata.insert(
         "subscribedTenantId".into(),
         Value::String(tenant.to_string()),
@@ -83,14 +94,6 @@ async fn subscribe(
         .await?;
     finish_sync(&state, &headers, job).await
 }
-
-/// `{"tenant"}`.
-#[derive(Debug, Deserialize)]
-struct TenantRequest {
-    tenant: BodyTenantId,
-}
-
-impl JsonRequest for TenantRequest {}
 
 async fn unsubscribe(
     State(state): State<AppState>,
@@ -104,10 +107,17 @@ async fn unsubscribe(
     finish_sync(&state, &headers, job).await
 }
 
-/// `{"tenant": id or "*", "options"?: {…}}`.
+/// `upgrade`'s `{"tenant": id or "*"}`, read (and checked against the caller) first.
+#[derive(Debug, Deserialize)]
+struct UpgradeSelection {
+    tenant: Selection,
+}
+
+impl JsonRequest for UpgradeSelection {}
+
+/// `upgrade`'s `{"options"?: {…}}`, beside the tenant.
 #[derive(Debug, Deserialize)]
 struct UpgradeRequest {
-    tenant: Selection,
     options: Option<Map<String, Value>>,
 }
 
@@ -132,11 +142,15 @@ async fn upgrade(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Body { fields, .. }: Body<UpgradeRequest>,
+    body: Body<UpgradeSelection>,
 ) -> Result<Response, ApiError> {
-    let Selection(selection) = fields.tenant;
+    let Selection(selection) = &body.fields.tenant;
+    let selection = selection.clone();
     ensure_selection(&caller, &selection)?;
-    let options = fields.options.unwrap_or_default();
+    let options = body
+        .read_as::<UpgradeRequest>()?
+        .options
+        .unwrap_or_default();
     let parsed = UpgradeOptions::from_request(&options);
     if parsed.dry_run {
         let plans = plan_upgrade(state.jobs(), state.system.deployer(), selection, parsed).await?;
@@ -165,11 +179,10 @@ async fn drift(
     Ok(axum::Json(report).into_response())
 }
 
-/// `{"tenant", "mode": "adopt" | "repair", …}`; the remaining fields depend on the mode
+/// `{"mode": "adopt" | "repair", …}` beside the tenant; the remaining fields depend on the mode
 /// ([`AdoptRequest`], [`RepairRequest`]).
 #[derive(Debug, Deserialize)]
 struct ResolveRequest {
-    tenant: BodyTenantId,
     mode: String,
 }
 
@@ -216,11 +229,11 @@ impl<'de> Deserialize<'de> for BodyModelHash {
 async fn repair(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: Body<ResolveRequest>,
+    body: Body<TenantRequest>,
 ) -> Result<Response, ApiError> {
     let BodyTenantId(tenant) = body.fields.tenant.clone();
     ensure_access(&caller, &tenant)?;
-    let resolution = match body.fields.mode.as_str() {
+    let resolution = match body.read_as::<ResolveRequest>()?.mode.as_str() {
         "adopt" => {
             let adopt: AdoptRequest = body.read_as()?;
             Resolution::Adopt {

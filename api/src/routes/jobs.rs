@@ -17,7 +17,7 @@ use super::replies::accepted_with_body;
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::body::{FieldError, Problem};
-use crate::extract::{Args, Body, JsonRequest};
+use crate::extract::{Args, Body, JsonRequest, RawJson};
 use crate::routing::{ArgsFrom, Routes, Service, WrongMethod};
 use crate::state::AppState;
 use crate::wire;
@@ -166,7 +166,7 @@ struct JobRequest {
 
 impl JsonRequest for JobRequest {}
 
-/// Only callers acting for every tenant may change what applies to all of them.
+/// Only callers acting for every tenant may read or change what applies to all of them.
 fn require_all_tenants(caller: &Caller) -> Result<(), ApiError> {
     if caller.scope() == TenantScope::All {
         Ok(())
@@ -278,9 +278,11 @@ impl<'de> Deserialize<'de> for PositiveCount {
 async fn write_limits(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Body { fields: change, .. }: Body<LimitsChange>,
+    json: RawJson,
 ) -> Result<Response, ApiError> {
+    // Malformed JSON is refused first, then a tenant-bound caller, then a wrong shape.
     require_all_tenants(&caller)?;
+    let Body { fields: change, .. } = Body::<LimitsChange>::from_json(json)?;
     let current = state.jobs().limits().await?;
     let limits = Limits {
         worker_size: change
