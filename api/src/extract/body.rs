@@ -82,6 +82,33 @@ impl<S: Send + Sync, T: JsonRequest> FromRequest<S> for Body<T> {
     }
 }
 
+/// Deserializes a string field with `parse`: anything but a string is "{expecting}" in the
+/// error, a string `parse` refuses gets `parse`'s message.
+pub fn parsed_str<'de, D, T, E>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, D::Error>
+where
+    D: de::Deserializer<'de>,
+    E: fmt::Display,
+{
+    struct Parsed<F> {
+        expecting: &'static str,
+        parse: F,
+    }
+    impl<T, E: fmt::Display, F: FnOnce(&str) -> Result<T, E>> Visitor<'_> for Parsed<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<Er: de::Error>(self, raw: &str) -> Result<T, Er> {
+            (self.parse)(raw).map_err(Er::custom)
+        }
+    }
+    deserializer.deserialize_str(Parsed { expecting, parse })
+}
+
 /// A field that does not fit its declared type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {

@@ -14,9 +14,10 @@ use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
 use super::replies::{failed, wait};
-use super::{BodyTenantId, invalid_tenant_id, tenant_id};
+use super::{BodyTenantId, invalid_tenant_id, tenant_id, visible_tenants};
 use crate::auth::{Access, ensure_access, ensure_selection};
 use crate::error::ApiError;
+use crate::extract::body::parsed_str;
 use crate::extract::{Args, Body, JsonRequest};
 use crate::routing::{ArgsFrom, Routes, Service, WrongMethod};
 use crate::state::AppState;
@@ -44,11 +45,10 @@ async fn get_tenants(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let tenants = state.jobs().tenants().await?;
     Ok(axum::Json(
-        tenants
+        visible_tenants(&state, &caller)
+            .await?
             .iter()
-            .filter(|t| caller.may_access(&t.id))
             .map(|t| t.id.to_string())
             .collect::<Vec<_>>(),
     )
@@ -212,17 +212,9 @@ struct BodyModelHash(ModelHash);
 
 impl<'de> Deserialize<'de> for BodyModelHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Hash;
-        impl de::Visitor<'_> for Hash {
-            type Value = BodyModelHash;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a model hash")
-            }
-            fn visit_str<E: de::Error>(self, raw: &str) -> Result<BodyModelHash, E> {
-                ModelHash::parse(raw).map(BodyModelHash).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(Hash)
+        parsed_str(d, "a model hash", |raw| {
+            ModelHash::parse(raw).map(BodyModelHash)
+        })
     }
 }
 

@@ -9,11 +9,14 @@ pub mod metrics;
 mod replies;
 pub mod saas_provisioning;
 
+use mtx_shared::access::Caller;
+use mtx_shared::control::TenantRecord;
 use mtx_shared::vocab::TenantId;
 use serde::de::{self, Deserialize, Deserializer};
 
 use crate::error::ApiError;
 use crate::routing::Routes;
+use crate::state::AppState;
 
 /// Every route of the API.
 pub fn all() -> Routes {
@@ -23,6 +26,16 @@ pub fn all() -> Routes {
         .merge(jobs::routes())
         .merge(health::routes())
         .merge(metrics::routes())
+}
+
+/// The tenants `caller` may see.
+pub async fn visible_tenants(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<TenantRecord>, ApiError> {
+    let mut tenants = state.jobs().tenants().await?;
+    tenants.retain(|t| caller.may_access(&t.id));
+    Ok(tenants)
 }
 
 /// Parses a tenant id from a request, naming the field in the error.
@@ -59,7 +72,6 @@ mod tests {
 
     use super::*;
     use crate::auth::Access;
-    use crate::state::AppState;
 
     /// The access cds-mtxs requires under each service (jobs: any authenticated caller, with
     /// tenant isolation in the handlers).

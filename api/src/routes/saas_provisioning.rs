@@ -12,13 +12,14 @@ use mtx_shared::plan::plan_upgrade;
 use mtx_shared::provisioning::{self, NO_APPLICATION_URL};
 use mtx_shared::vocab::{DatabaseId, NewCallback, Status, TenantId, UpgradeOptions};
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
+use serde::de::Deserializer;
 use serde_json::{Map, Value};
 
 use super::replies::{accepted_with_body, failed, job_header_map, wait};
-use super::{invalid_tenant_id, tenant_id};
+use super::{invalid_tenant_id, tenant_id, visible_tenants};
 use crate::auth::{Access, ensure_access, ensure_selection};
 use crate::error::ApiError;
+use crate::extract::body::parsed_str;
 use crate::extract::{Body, JsonRequest, prefers_async};
 use crate::routing::{ArgsFrom, Routes, Service, WrongMethod};
 use crate::state::AppState;
@@ -47,11 +48,10 @@ async fn list_tenants(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let tenants = state.jobs().tenants().await?;
     Ok(axum::Json(
-        tenants
+        visible_tenants(&state, &caller)
+            .await?
             .iter()
-            .filter(|t| caller.may_access(&t.id))
             .map(wire::tenant)
             .collect::<Vec<_>>(),
     )
@@ -314,23 +314,12 @@ enum UpgradeTarget {
 
 impl<'de> Deserialize<'de> for UpgradeTarget {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Target;
-        impl de::Visitor<'_> for Target {
-            type Value = UpgradeTarget;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("tenant ids (strings)")
-            }
-            fn visit_str<E: de::Error>(self, raw: &str) -> Result<UpgradeTarget, E> {
-                if raw == "*" {
-                    Ok(UpgradeTarget::All)
-                } else {
-                    TenantId::parse(raw)
-                        .map(UpgradeTarget::Tenant)
-                        .map_err(|e| E::custom(invalid_tenant_id(e)))
-                }
-            }
-        }
-        d.deserialize_str(Target)
+        parsed_str(d, "tenant ids (strings)", |raw| match raw {
+            "*" => Ok(UpgradeTarget::All),
+            _ => TenantId::parse(raw)
+                .map(UpgradeTarget::Tenant)
+                .map_err(invalid_tenant_id),
+        })
     }
 }
 
