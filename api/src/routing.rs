@@ -184,25 +184,21 @@ impl Service {
 
     /// An operation called by GET.
     pub fn get<H: Handler<T, AppState>, T: 'static>(self, name: &'static str, handler: H) -> Self {
-        self.operation(Method::GET, name, handler)
+        self.operation(Method::GET, MethodFilter::GET, name, handler)
     }
 
     /// An operation called by POST.
     pub fn post<H: Handler<T, AppState>, T: 'static>(self, name: &'static str, handler: H) -> Self {
-        self.operation(Method::POST, name, handler)
+        self.operation(Method::POST, MethodFilter::POST, name, handler)
     }
 
     fn operation<H: Handler<T, AppState>, T: 'static>(
         mut self,
         method: Method,
+        filter: MethodFilter,
         name: &'static str,
         handler: H,
     ) -> Self {
-        let filter = if method == Method::GET {
-            MethodFilter::GET
-        } else {
-            MethodFilter::POST
-        };
         let wrong_method = self.wrong_method;
         let methods = on(filter, handler).fallback(move |given: Method| async move {
             wrong_method.error(name, &method, &given)
