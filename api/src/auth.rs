@@ -1,9 +1,9 @@
 //! Authentication and authorization at the edge.
 //!
-//! [`require_roles`] runs before every route: it authenticates the request (dummy, basic or JWT,
-//! per `MTX_AUTH`), checks the roles the route needs ([`requirement`], the cds-mtxs table) and
-//! puts the [`Caller`] into the request's extensions for the handlers, which then apply tenant
-//! isolation with [`ensure_access`] and [`Caller::may_see_all`].
+//! [`guard`] runs before every route, with the [`Access`] the route declares: it authenticates
+//! the request (dummy, basic or JWT, per `MTX_AUTH`), checks the roles the route needs and puts
+//! the [`Caller`] into the request's extensions for the handlers, which then apply tenant
+//! isolation with [`ensure_access`], [`ensure_selection`] and [`Caller::may_see_all`].
 //!
 //! A refused request learns nothing about why: every authentication failure is the same 401
 //! (with `WWW-Authenticate`), the reason is only logged at debug level.
@@ -18,33 +18,30 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use mtx_shared::access::{Caller, Role};
+use mtx_shared::access::{Caller, Role, TenantScope};
 use mtx_shared::config::{AuthConfig, AuthMode, BasicUser};
+use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::vocab::TenantId;
 
 use crate::error::ApiError;
 
-/// Roles cds-mtxs requires of the provisioning service.
-const PROVISIONING: &[Role] = &[Role::Subscriber, Role::Mtcallback, Role::InternalUser];
-/// Roles cds-mtxs requires of the deployment service.
-const DEPLOYMENT: &[Role] = &[Role::Subscriber, Role::InternalUser];
-/// Any authenticated caller.
-const AUTHENTICATED: &[Role] = &[];
+/// Who may call a route; every route declares one (see `routing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed (`/health`).
+    Open,
+    /// Any authenticated caller; the handlers apply tenant isolation.
+    Authenticated,
+    /// An authenticated caller with at least one of the roles.
+    AnyRole(&'static [Role]),
+}
 
-/// What a path requires: `None` for open paths, else any one of the roles (none: authenticated).
-pub fn requirement(path: &str) -> Option<&'static [Role]> {
-    let under = |base: &str| path == base || path.starts_with(&format!("{base}/"));
-    if path == "/health" {
-        None
-    } else if under("/-/cds/saas-provisioning") {
-        Some(PROVISIONING)
-    } else if under("/-/cds/deployment") {
-        Some(DEPLOYMENT)
-    } else {
-        // The jobs service (tenant isolation applies in its handlers) and unknown paths: an
-        // anonymous caller cannot even learn which paths exist.
-        Some(AUTHENTICATED)
-    }
+impl Access {
+    /// Roles cds-mtxs requires of the provisioning service.
+    pub const PROVISIONING: Access =
+        Access::AnyRole(&[Role::Subscriber, Role::Mtcallback, Role::InternalUser]);
+    /// Roles cds-mtxs requires of the deployment service.
+    pub const DEPLOYMENT: Access = Access::AnyRole(&[Role::Subscriber, Role::InternalUser]);
 }
 
 /// Verifies credentials per the configured mode.
@@ -153,27 +150,27 @@ fn basic(users: &BTreeMap<String, BasicUser>, header: &str) -> Result<Caller, Au
     })
 }
 
-/// The middleware: authenticate, check the route's roles, hand the [`Caller`] on.
-pub async fn require_roles(
-    State(auth): State<Arc<Authenticator>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let Some(required) = requirement(req.uri().path()) else {
-        return next.run(req).await;
+/// The caller, if `access` admits the request: `None` for open routes, else the authenticated
+/// caller holding one of the required roles; 401 (the same for every reason) or 403 otherwise.
+pub async fn authorize(
+    auth: &Authenticator,
+    access: Access,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, ApiError> {
+    let required: &[Role] = match access {
+        Access::Open => return Ok(None),
+        Access::Authenticated => &[],
+        Access::AnyRole(roles) => roles,
     };
-    let caller = match auth.authenticate(req.headers()).await {
-        Ok(caller) => caller,
-        Err(reason) => {
-            tracing::debug!(%reason, path = req.uri().path(), "request not authenticated");
-            return ApiError::Unauthorized {
-                challenge: auth.challenge(),
-            }
-            .into_response();
+    let caller = auth.authenticate(headers).await.map_err(|reason| {
+        tracing::debug!(%reason, path, "request not authenticated");
+        ApiError::Unauthorized {
+            challenge: auth.challenge(),
         }
-    };
+    })?;
     if !caller.has_any(required) {
-        return ApiError::Forbidden(format!(
+        return Err(ApiError::Forbidden(format!(
             "User '{}' is lacking required roles: [{}]",
             caller.name,
             required
@@ -181,11 +178,27 @@ pub async fn require_roles(
                 .map(|r| r.as_str())
                 .collect::<Vec<_>>()
                 .join(",")
-        ))
-        .into_response();
+        )));
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    Ok(Some(caller))
+}
+
+/// The middleware of a route declaring `access`: authorize, then hand the [`Caller`] on in the
+/// request's extensions.
+pub async fn guard(
+    State((auth, access)): State<(Arc<Authenticator>, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match authorize(&auth, access, req.uri().path(), req.headers()).await {
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                req.extensions_mut().insert(caller);
+            }
+            next.run(req).await
+        }
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// 403 unless the caller may act on `tenant`.
@@ -197,6 +210,17 @@ pub fn ensure_access(caller: &Caller, tenant: &TenantId) -> Result<(), ApiError>
             "User '{}' has no permission for tenant {tenant}",
             caller.name
         )))
+    }
+}
+
+/// 403 unless the caller may act on every selected tenant (`*` needs access to all tenants).
+pub fn ensure_selection(caller: &Caller, selection: &TenantSelection) -> Result<(), ApiError> {
+    match selection {
+        TenantSelection::All if caller.scope() != TenantScope::All => Err(ApiError::Forbidden(
+            format!("User '{}' has no permission for all tenants", caller.name),
+        )),
+        TenantSelection::All => Ok(()),
+        TenantSelection::Only(ids) => ids.iter().try_for_each(|t| ensure_access(caller, t)),
     }
 }
 
@@ -248,24 +272,5 @@ mod tests {
             basic(&users(), "Bearer x"),
             Err(AuthError::Malformed)
         ));
-    }
-
-    #[test]
-    fn requirements_follow_cds_mtxs() {
-        assert_eq!(requirement("/health"), None);
-        assert_eq!(
-            requirement("/-/cds/saas-provisioning/tenant/t1"),
-            Some(PROVISIONING)
-        );
-        assert_eq!(requirement("/-/cds/deployment/subscribe"), Some(DEPLOYMENT));
-        assert_eq!(
-            requirement("/-/cds/jobs/pollJob(ID='x')"),
-            Some(AUTHENTICATED)
-        );
-        assert_eq!(
-            requirement("/-/cds/saas-provisioningX"),
-            Some(AUTHENTICATED)
-        );
-        assert_eq!(requirement("/nowhere"), Some(AUTHENTICATED));
     }
 }

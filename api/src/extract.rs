@@ -1,4 +1,13 @@
-//! Parsing request pieces into domain input, with our error shapes.
+//! Parsing request pieces into domain input, with our error shapes: JSON bodies as typed
+//! structs ([`body`]), the arguments of OData-style function calls ([`call`]) and the `prefer`
+//! header.
+
+pub mod body;
+pub mod call;
+
+pub use body::{Body, JsonRequest};
+
+pub use call::{Args, Call};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -9,30 +18,35 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// A JSON request body, parsed with our own error messages (never the framework's text).
-/// `None` for an empty body.
+/// The request body as JSON, read with our own error messages (never the framework's text);
+/// `None` for an empty body. For a handler that must check something before the body's shape;
+/// [`Body`] reads it as a typed struct.
 #[derive(Debug)]
-pub struct JsonBody(pub Option<Value>);
+pub struct RawJson(pub Option<Value>);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let response = rejection.into_response();
-            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("The request body could not be read".into())
-            }
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JsonBody(None));
-        }
-        serde_json::from_slice(&bytes)
-            .map(|v| JsonBody(Some(v)))
-            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON in the request body: {e}")))
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        read_json(req, state).await.map(RawJson)
     }
+}
+
+async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Option<Value>, ApiError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let response = rejection.into_response();
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("The request body could not be read".into())
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON in the request body: {e}")))
 }
 
 /// Whether the client asked for an asynchronous answer (`prefer: respond-async`).
@@ -45,71 +59,9 @@ pub fn prefers_async(headers: &HeaderMap) -> bool {
     })
 }
 
-/// An OData-style function call in a path segment: `pollJob(ID='…')`, `pollJob(ID=…)`,
-/// `getTenants()`, or a bare name.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Call {
-    pub name: String,
-    pub args: Vec<(String, String)>,
-}
-
-impl Call {
-    pub fn parse(segment: &str) -> Result<Self, ApiError> {
-        let Some(open) = segment.find('(') else {
-            return Ok(Call {
-                name: segment.to_owned(),
-                args: Vec::new(),
-            });
-        };
-        let name = &segment[..open];
-        let inner = segment[open + 1..]
-            .strip_suffix(')')
-            .ok_or_else(|| ApiError::BadRequest(format!("Malformed function call '{segment}'")))?;
-        let mut args = Vec::new();
-        for part in inner.split(',').filter(|p| !p.trim().is_empty()) {
-            let (key, value) = part.split_once('=').ok_or_else(|| {
-                ApiError::BadRequest(format!("Malformed parameter '{part}' in '{segment}'"))
-            })?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(value)
-                .replace("''", "'");
-            args.push((key.trim().to_owned(), value));
-        }
-        Ok(Call {
-            name: name.to_owned(),
-            args,
-        })
-    }
-
-    /// A parameter from the call's parentheses, else from the query string.
-    pub fn arg(&self, key: &str, query: &[(String, String)]) -> Option<String> {
-        self.args
-            .iter()
-            .chain(query.iter())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_quoted_unquoted_and_bare_calls() {
-        let c = Call::parse("pollJob(ID='abc')").expect("parses");
-        assert_eq!(c.name, "pollJob");
-        assert_eq!(c.args, vec![("ID".into(), "abc".into())]);
-        let c = Call::parse("pollJob(ID=abc)").expect("parses");
-        assert_eq!(c.args, vec![("ID".into(), "abc".into())]);
-        let c = Call::parse("getTenants()").expect("parses");
-        assert_eq!((c.name.as_str(), c.args.len()), ("getTenants", 0));
-        assert_eq!(Call::parse("Jobs").expect("parses").name, "Jobs");
-        assert!(Call::parse("pollJob(ID='abc'").is_err());
-    }
 
     #[test]
     fn prefer_header_is_matched_as_a_token() {

@@ -10,39 +10,20 @@ use mtx_shared::system::System;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth;
-use crate::error::ApiError;
 use crate::routes;
 use crate::state::AppState;
 
 /// The complete HTTP API.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.system.config().body_limit;
-    Router::new()
-        .merge(routes::saas_provisioning::routes())
-        .merge(routes::deployment::routes())
-        .merge(routes::jobs::routes())
-        .merge(routes::health::routes())
-        .merge(routes::metrics::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    // Every route is behind the authentication its declaration names (see `routing`).
+    routes::all()
+        .into_router(state.auth.clone())
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::require_roles,
-        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("No such resource".into())
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed("Method not allowed for this resource".into())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

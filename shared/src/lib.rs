@@ -28,7 +28,8 @@
 //!   (`workerSize`, `clusterSize`, one task per tenant): in process, or on Redis.
 //! - [`callbacks`] is the durable outbox of status callbacks to the SaaS registry: recorded with
 //!   their job, delivered by every process once the job ends.
-//! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller.
+//! - [`access`] holds the roles and the tenant-isolation rules applied to an authenticated caller;
+//!   [`provisioning`] the SaaS registry's rules (the application URL shown to a subscriber).
 //! - [`config`] is the typed configuration, loaded once at start-up; [`metrics`] counts what the
 //!   runner does and renders it, with the queue's state, for Prometheus; [`system`] wires the
 //!   implementations the configuration names (embedded or production) into one [`system::System`];
@@ -50,6 +51,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod provisioning;
 pub mod scheduler;
 pub mod schema;
 pub mod sql;

@@ -264,3 +264,136 @@ async fn oversized(mode: Mode) -> anyhow::Result<()> {
     nothing_changed(&s).await?;
     s.stop().await
 }
+
+both_modes!(bad_bodies_and_calls_get_messages_naming_the_field, messages);
+async fn messages(mode: Mode) -> anyhow::Result<()> {
+    let s = TestServer::start(mode, &[]).await?;
+    let cases: &[(Method, &str, Option<&str>, &str)] = &[
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            None,
+            "Malformed document: the subscription payload is missing",
+        ),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some("[1,2]"),
+            "The subscription payload must be a JSON object",
+        ),
+        (
+            Method::PUT,
+            "/-/cds/saas-provisioning/tenant/t8",
+            Some(r#"{"eventType":1,"subscribedSubdomain":null}"#),
+            "Field 'subscribedSubdomain' must be a string, got null",
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":[1]}"#),
+            "Field 'tenants' must hold tenant ids (strings), got 1",
+        ),
+        (
+            Method::POST,
+            "/-/cds/saas-provisioning/upgrade",
+            Some(r#"{"tenants":"x","options":[]}"#),
+            "Field 'options' must be an object",
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/subscribe",
+            Some(r#"{"tenant":5}"#),
+            "Field 'tenant' must be a string, got 5",
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/subscribe",
+            Some(r#"{"tenant":"x","metadata":"m"}"#),
+            "Field 'metadata' must be an object",
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/repair",
+            Some(r#"{"tenant":"t1","mode":"x"}"#),
+            r#"Field 'mode' must be "adopt" or "repair", got "x""#,
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/repair",
+            Some(r#"{"tenant":"t1","mode":"adopt","force":"y"}"#),
+            r#"Field 'force' must be a boolean, got "y""#,
+        ),
+        (
+            Method::POST,
+            "/-/cds/deployment/repair",
+            Some(r#"{"tenant":"t1","mode":"adopt","version":5}"#),
+            "Field 'version' must be a model hash, got 5",
+        ),
+        (
+            Method::POST,
+            "/-/cds/jobs/cancelJob",
+            Some(r#"{"ID":5}"#),
+            "Field 'ID' must be a string, got 5",
+        ),
+        (
+            Method::PUT,
+            "/-/cds/jobs/limits",
+            Some(r#"{"foo":1,"workerSize":0}"#),
+            "Unknown field 'foo' (known: workerSize, clusterSize)",
+        ),
+        (
+            Method::PUT,
+            "/-/cds/jobs/limits",
+            Some(r#"{"workerSize":null}"#),
+            "workerSize must be a positive integer, got null",
+        ),
+        (
+            Method::GET,
+            "/-/cds/jobs/Jobs?$top=0",
+            None,
+            "$top must be a number from 1 to 1000",
+        ),
+        (
+            Method::GET,
+            "/-/cds/jobs/pollJob(ID='x'",
+            None,
+            "Malformed function call 'pollJob(ID='x''",
+        ),
+        (
+            Method::GET,
+            "/-/cds/deployment/nothing",
+            None,
+            "No such resource: /-/cds/deployment/nothing",
+        ),
+        (
+            Method::POST,
+            "/-/cds/jobs/pollJob(ID='x')",
+            None,
+            "pollJob must be called by GET",
+        ),
+        (
+            Method::DELETE,
+            "/-/cds/deployment/getTenants",
+            None,
+            "Method DELETE not allowed for getTenants",
+        ),
+    ];
+    for (method, path, body, message) in cases {
+        let r = s.request(method.clone(), path, &[], *body).await?;
+        ensure!(
+            r.error_message() == *message,
+            "{method} {path} {body:?}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    for (path, code) in [
+        ("/-/cds/jobs/pollJob", "ASSERT_MANDATORY"),
+        ("/-/cds/deployment/drift", "ASSERT_MANDATORY"),
+    ] {
+        let r = s.get(path).await?;
+        ensure!(r.json()["error"]["code"] == code, "{path}: {}", r.text);
+    }
+    nothing_changed(&s).await?;
+    s.stop().await
+}

@@ -1,141 +1,260 @@
 //! `/-/cds/deployment`: the operator's synchronous tenant operations.
 
 use axum::Extension;
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use mtx_shared::access::Caller;
 use mtx_shared::deploy::Resolution;
 use mtx_shared::jobs::service::TenantSelection;
 use mtx_shared::plan::plan_upgrade;
-use mtx_shared::vocab::{JobWithTasks, ModelHash, Status, UpgradeOptions};
+use mtx_shared::vocab::{JobWithTasks, ModelHash, Status, TenantId, UpgradeOptions};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
-use super::saas_provisioning::{ensure_selection, failed, wait};
-use super::tenant_id;
-use crate::auth::ensure_access;
+use super::replies::{failed, wait};
+use super::{BodyTenantId, invalid_tenant_id, tenant_id, visible_tenants};
+use crate::auth::{Access, ensure_access, ensure_selection};
 use crate::error::ApiError;
-use crate::extract::{Call, JsonBody};
+use crate::extract::body::parsed_str;
+use crate::extract::{Args, Body, JsonRequest};
+use crate::routing::{ArgsFrom, Routes, Service, WrongMethod};
 use crate::state::AppState;
 
 const BASE: &str = "/-/cds/deployment";
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(&format!("{BASE}/{{call}}"), any(call))
+pub fn routes() -> Routes {
+    Service::new(
+        BASE,
+        Access::DEPLOYMENT,
+        ArgsFrom::Parentheses,
+        WrongMethod::NameTheGiven,
+    )
+    .get("getTenants", get_tenants)
+    .post("subscribe", subscribe)
+    .post("unsubscribe", unsubscribe)
+    .post("upgrade", upgrade)
+    .get("drift", drift)
+    .post("repair", repair)
+    .post("extend", extend)
+    .into()
 }
 
-async fn call(
+async fn get_tenants(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(segment): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let call = Call::parse(&segment)?;
-    let post = method == Method::POST;
-    match call.name.as_str() {
-        "getTenants" if method == Method::GET => {
-            let tenants = state.jobs().tenants().await?;
-            Ok(axum::Json(
-                tenants
-                    .iter()
-                    .filter(|t| caller.may_access(&t.id))
-                    .map(|t| t.id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .into_response())
+    Ok(axum::Json(
+        visible_tenants(&state, &caller)
+            .await?
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+/// `{"tenant", …}`: read first, so that a caller acting on another tenant learns nothing about
+/// the rest of its request.
+#[derive(Debug, Deserialize)]
+struct TenantRequest {
+    tenant: BodyTenantId,
+}
+
+impl JsonRequest for TenantRequest {}
+
+/// `subscribe`'s `{"metadata"?: {…}}`, beside the tenant.
+#[derive(Debug, Deserialize)]
+struct SubscribeRequest {
+    metadata: Option<Map<String, Value>>,
+}
+
+impl JsonRequest for SubscribeRequest {}
+
+async fn subscribe(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body<TenantRequest>,
+) -> Result<Response, ApiError> {
+    let BodyTenantId(tenant) = body.fields.tenant.clone();
+    ensure_access(&caller, &tenant)?;
+    let mut metadata = body
+        .read_as::<SubscribeRequest>()?
+        .metadata
+        .unwrap_or_default();
+    metadata.insert(
+        "subscribedTenantId".into(),
+        Value::String(tenant.to_string()),
+    );
+    let job = state
+        .jobs()
+        .subscribe(tenant, Value::Object(metadata), None, None)
+        .await?;
+    finish_sync(&state, &headers, job).await
+}
+
+async fn unsubscribe(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Body { fields, .. }: Body<TenantRequest>,
+) -> Result<Response, ApiError> {
+    let BodyTenantId(tenant) = fields.tenant;
+    ensure_access(&caller, &tenant)?;
+    let job = state.jobs().unsubscribe(tenant, None).await?;
+    finish_sync(&state, &headers, job).await
+}
+
+/// `upgrade`'s `{"tenant": id or "*"}`, read (and checked against the caller) first.
+#[derive(Debug, Deserialize)]
+struct UpgradeSelection {
+    tenant: Selection,
+}
+
+impl JsonRequest for UpgradeSelection {}
+
+/// `upgrade`'s `{"options"?: {…}}`, beside the tenant.
+#[derive(Debug, Deserialize)]
+struct UpgradeRequest {
+    options: Option<Map<String, Value>>,
+}
+
+impl JsonRequest for UpgradeRequest {}
+
+/// One tenant, or `*`: every tenant.
+#[derive(Debug)]
+struct Selection(TenantSelection);
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw == "*" {
+            return Ok(Selection(TenantSelection::All));
         }
-        "subscribe" if post => {
-            let body = object(body)?;
-            let tenant = tenant_id(required_str(&body, "tenant")?)?;
-            ensure_access(&caller, &tenant)?;
-            let metadata = match body.get("metadata") {
-                None | Some(Value::Null) => Value::Object(Map::new()),
-                Some(m @ Value::Object(_)) => m.clone(),
-                Some(_) => {
-                    return Err(ApiError::BadRequest(
-                        "Field 'metadata' must be an object".into(),
-                    ));
-                }
-            };
-            let mut metadata = metadata;
-            metadata["subscribedTenantId"] = Value::String(tenant.to_string());
-            let job = state.jobs().subscribe(tenant, metadata, None, None).await?;
-            finish_sync(&state, &headers, job).await
-        }
-        "unsubscribe" if post => {
-            let body = object(body)?;
-            let tenant = tenant_id(required_str(&body, "tenant")?)?;
-            ensure_access(&caller, &tenant)?;
-            let job = state.jobs().unsubscribe(tenant, None).await?;
-            finish_sync(&state, &headers, job).await
-        }
-        "upgrade" if post => {
-            let body = object(body)?;
-            let raw = required_str(&body, "tenant")?;
-            let selection = if raw == "*" {
-                TenantSelection::All
-            } else {
-                TenantSelection::Only(vec![tenant_id(raw)?])
-            };
-            ensure_selection(&caller, &selection)?;
-            let options = match body.get("options") {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(o)) => o.clone(),
-                Some(_) => {
-                    return Err(ApiError::BadRequest(
-                        "Field 'options' must be an object".into(),
-                    ));
-                }
-            };
-            let parsed = UpgradeOptions::from_request(&options);
-            if parsed.dry_run {
-                let plans =
-                    plan_upgrade(state.jobs(), state.system.deployer(), selection, parsed).await?;
-                return Ok(axum::Json(plans).into_response());
-            }
-            match state.jobs().upgrade(selection, options, None).await? {
-                Some(job) => finish_sync(&state, &headers, job).await,
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
-        "drift" if method == Method::GET => {
-            let raw = call
-                .arg("tenant", &[])
-                .ok_or_else(|| ApiError::mandatory("tenant"))?;
-            let tenant = tenant_id(&raw)?;
-            ensure_access(&caller, &tenant)?;
-            let report = state.system.deployer().drift(&tenant).await?;
-            Ok(axum::Json(report).into_response())
-        }
-        "repair" if post => {
-            let body = object(body)?;
-            let tenant = tenant_id(required_str(&body, "tenant")?)?;
-            ensure_access(&caller, &tenant)?;
-            let resolution = resolution(&body)?;
-            let resolved = state
-                .system
-                .deployer()
-                .resolve(&tenant, &resolution)
-                .await?;
-            Ok(axum::Json(resolved).into_response())
-        }
-        "extend" if post => Err(ApiError::NotImplemented(
-            "Extensibility is not available in this version of the sidecar".into(),
-        )),
-        "getTenants" | "subscribe" | "unsubscribe" | "upgrade" | "extend" | "drift" | "repair" => {
-            Err(ApiError::MethodNotAllowed(format!(
-                "Method {method} not allowed for {}",
-                call.name
-            )))
-        }
-        _ => Err(ApiError::NotFound(format!(
-            "No such resource: {BASE}/{segment}"
-        ))),
+        let tenant = TenantId::parse(&raw).map_err(|e| de::Error::custom(invalid_tenant_id(e)))?;
+        Ok(Selection(TenantSelection::Only(vec![tenant])))
     }
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body<UpgradeSelection>,
+) -> Result<Response, ApiError> {
+    let Selection(selection) = &body.fields.tenant;
+    let selection = selection.clone();
+    ensure_selection(&caller, &selection)?;
+    let options = body
+        .read_as::<UpgradeRequest>()?
+        .options
+        .unwrap_or_default();
+    let parsed = UpgradeOptions::from_request(&options);
+    if parsed.dry_run {
+        let plans = plan_upgrade(state.jobs(), state.system.deployer(), selection, parsed).await?;
+        return Ok(axum::Json(plans).into_response());
+    }
+    match state.jobs().upgrade(selection, options, None).await? {
+        Some(job) => finish_sync(&state, &headers, job).await,
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// `drift(tenant='…')`.
+#[derive(Debug, Deserialize)]
+struct DriftArgs {
+    tenant: String,
+}
+
+async fn drift(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Args(args): Args<DriftArgs>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_id(&args.tenant)?;
+    ensure_access(&caller, &tenant)?;
+    let report = state.system.deployer().drift(&tenant).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// `{"mode": "adopt" | "repair", …}` beside the tenant; the remaining fields depend on the mode
+/// ([`AdoptRequest`], [`RepairRequest`]).
+#[derive(Debug, Deserialize)]
+struct ResolveRequest {
+    mode: String,
+}
+
+impl JsonRequest for ResolveRequest {}
+
+/// `{"version"?: hash, "force"?: bool}`.
+#[derive(Debug, Deserialize)]
+struct AdoptRequest {
+    version: Option<BodyModelHash>,
+    force: Option<bool>,
+}
+
+impl JsonRequest for AdoptRequest {}
+
+/// `{"allowDestructive"?: bool}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepairRequest {
+    allow_destructive: Option<bool>,
+}
+
+impl JsonRequest for RepairRequest {}
+
+/// A model hash in a request body.
+#[derive(Debug)]
+struct BodyModelHash(ModelHash);
+
+impl<'de> Deserialize<'de> for BodyModelHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parsed_str(d, "a model hash", |raw| {
+            ModelHash::parse(raw).map(BodyModelHash)
+        })
+    }
+}
+
+async fn repair(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Body<TenantRequest>,
+) -> Result<Response, ApiError> {
+    let BodyTenantId(tenant) = body.fields.tenant.clone();
+    ensure_access(&caller, &tenant)?;
+    let resolution = match body.read_as::<ResolveRequest>()?.mode.as_str() {
+        "adopt" => {
+            let adopt: AdoptRequest = body.read_as()?;
+            Resolution::Adopt {
+                version: adopt.version.map(|BodyModelHash(hash)| hash),
+                force: adopt.force.unwrap_or(false),
+            }
+        }
+        "repair" => Resolution::Repair {
+            allow_destructive: body
+                .read_as::<RepairRequest>()?
+                .allow_destructive
+                .unwrap_or(false),
+        },
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "Field 'mode' must be \"adopt\" or \"repair\", got \"{other}\""
+            )));
+        }
+    };
+    let resolved = state
+        .system
+        .deployer()
+        .resolve(&tenant, &resolution)
+        .await?;
+    Ok(axum::Json(resolved).into_response())
+}
+
+async fn extend() -> ApiError {
+    ApiError::NotImplemented("Extensibility is not available in this version of the sidecar".into())
 }
 
 /// The deployment service is synchronous (cds-mtxs ignores `prefer` here): 204 once done.
@@ -156,62 +275,5 @@ async fn finish_sync(
             ),
             headers: state.job_headers(headers, &job.job.id),
         }),
-    }
-}
-
-/// `{"mode": "adopt", "version"?: hash, "force"?: bool}` or
-/// `{"mode": "repair", "allowDestructive"?: bool}`.
-fn resolution(body: &Map<String, Value>) -> Result<Resolution, ApiError> {
-    let flag = |field: &str| match body.get(field) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "Field '{field}' must be a boolean, got {other}"
-        ))),
-    };
-    match required_str(body, "mode")? {
-        "adopt" => {
-            let version = match body.get("version") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(raw)) => {
-                    Some(ModelHash::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?)
-                }
-                Some(other) => {
-                    return Err(ApiError::BadRequest(format!(
-                        "Field 'version' must be a model hash, got {other}"
-                    )));
-                }
-            };
-            Ok(Resolution::Adopt {
-                version,
-                force: flag("force")?,
-            })
-        }
-        "repair" => Ok(Resolution::Repair {
-            allow_destructive: flag("allowDestructive")?,
-        }),
-        other => Err(ApiError::BadRequest(format!(
-            "Field 'mode' must be \"adopt\" or \"repair\", got \"{other}\""
-        ))),
-    }
-}
-
-fn object(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
-    match body.0 {
-        None => Ok(Map::new()),
-        Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(ApiError::BadRequest(
-            "The request body must be a JSON object".into(),
-        )),
-    }
-}
-
-fn required_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Err(ApiError::mandatory(field)),
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "Field '{field}' must be a string, got {other}"
-        ))),
     }
 }

@@ -1,13 +1,15 @@
 //! Liveness.
 
-use axum::Router;
 use axum::routing::get;
 
-use crate::state::AppState;
+use crate::auth::Access;
+use crate::routing::Routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
+/// `/health`, open to anyone: a load balancer probes it without credentials.
+pub fn routes() -> Routes {
+    Routes::new().route(
         "/health",
+        Access::Open,
         get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }),
     )
 }

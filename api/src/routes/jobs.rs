@@ -2,18 +2,23 @@
 //! failed tasks) and the runtime `limits` (`workerSize`, `clusterSize`).
 
 use axum::Extension;
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use mtx_shared::access::{Caller, TenantScope};
 use mtx_shared::scheduler::Limits;
 use mtx_shared::vocab::{JobId, JobWithTasks, TaskId};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::{Value, json};
 
+use super::replies::accepted_with_body;
+use crate::auth::Access;
 use crate::error::ApiError;
-use crate::extract::{Call, JsonBody};
+use crate::extract::body::{FieldError, Problem};
+use crate::extract::{Args, Body, JsonRequest, RawJson};
+use crate::routing::{ArgsFrom, Routes, Service, WrongMethod};
 use crate::state::AppState;
 use crate::wire;
 
@@ -22,17 +27,23 @@ const BASE: &str = "/-/cds/jobs";
 const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 1000;
 
-pub fn routes() -> Router<AppState> {
-    // Static segments win over `{call}` in the router, so these never reach `call`.
-    Router::new()
-        .route(&format!("{BASE}/cancelJob"), post(cancel_job))
-        .route(&format!("{BASE}/retryJob"), post(retry_job))
-        .route(
-            &format!("{BASE}/limits"),
-            get(read_limits).put(write_limits),
-        )
-        .route(&format!("{BASE}/Jobs/{{id}}"), get(read_job))
-        .route(&format!("{BASE}/{{call}}"), any(call))
+/// Any authenticated caller: tenant isolation applies in the handlers.
+pub fn routes() -> Routes {
+    // Static segments win over the operations' `{call}` in the router.
+    Service::new(
+        BASE,
+        Access::Authenticated,
+        ArgsFrom::ParenthesesOrQuery,
+        WrongMethod::NameTheAllowed,
+    )
+    .route("/cancelJob", post(cancel_job))
+    .route("/retryJob", post(retry_job))
+    .route("/limits", get(read_limits).put(write_limits))
+    .route("/Jobs/{id}", get(read_job))
+    .get("pollJob", poll_job)
+    .get("pollTask", poll_task)
+    .get("Jobs", list_jobs)
+    .into()
 }
 
 /// The job, if it exists and the caller may see it (tenant-bound callers see only jobs that
@@ -51,79 +62,84 @@ async fn visible_job(
     Ok(job)
 }
 
-async fn call(
+/// `pollJob(ID='…')`, `pollTask(ID='…')`.
+#[derive(Debug, Deserialize)]
+struct IdArgs {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+async fn poll_job(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(segment): Path<String>,
-    Query(query): Query<Vec<(String, String)>>,
-    method: Method,
+    Args(args): Args<IdArgs>,
 ) -> Result<Response, ApiError> {
-    let call = Call::parse(&segment)?;
-    let name = call.name.as_str();
-    if !matches!(name, "pollJob" | "pollTask" | "Jobs") {
-        return Err(ApiError::NotFound(format!(
-            "No such resource: {BASE}/{segment}"
-        )));
+    let job = visible_job(&state, &caller, &args.id).await?;
+    let callbacks = state.jobs().callbacks(&[job.job.id]).await?;
+    Ok(axum::Json(wire::polled_job(&job, callbacks.get(&job.job.id))).into_response())
+}
+
+async fn poll_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Args(IdArgs { id: raw }): Args<IdArgs>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("No task found for ID {raw}"));
+    let id = TaskId::parse(&raw).map_err(|_| not_found())?;
+    let task = state
+        .jobs()
+        .task(&id)
+        .await?
+        .filter(|t| caller.may_access(&t.tenant))
+        .ok_or_else(not_found)?;
+    Ok(axum::Json(wire::polled_task(&task)).into_response())
+}
+
+/// `Jobs?$top=…`.
+#[derive(Debug, Deserialize)]
+struct ListArgs {
+    #[serde(rename = "$top")]
+    top: Option<String>,
+}
+
+/// How many jobs a `$top` asks for: [`DEFAULT_TOP`] without one, else 1 to [`MAX_TOP`].
+fn page_size(top: Option<&str>) -> Result<usize, ApiError> {
+    match top {
+        None => Ok(DEFAULT_TOP),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_TOP).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("$top must be a number from 1 to {MAX_TOP}"))
+            }),
     }
-    if method != Method::GET {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "{name} must be called by GET"
-        )));
-    }
-    match name {
-        "pollJob" => {
-            let raw = call
-                .arg("ID", &query)
-                .ok_or_else(|| ApiError::mandatory("ID"))?;
-            let job = visible_job(&state, &caller, &raw).await?;
-            let callbacks = state.jobs().callbacks(&[job.job.id]).await?;
-            Ok(axum::Json(wire::polled_job(&job, callbacks.get(&job.job.id))).into_response())
-        }
-        "pollTask" => {
-            let raw = call
-                .arg("ID", &query)
-                .ok_or_else(|| ApiError::mandatory("ID"))?;
-            let not_found = || ApiError::NotFound(format!("No task found for ID {raw}"));
-            let id = TaskId::parse(&raw).map_err(|_| not_found())?;
-            let task = state
-                .jobs()
-                .task(&id)
-                .await?
-                .filter(|t| caller.may_access(&t.tenant))
-                .ok_or_else(not_found)?;
-            Ok(axum::Json(wire::polled_task(&task)).into_response())
-        }
-        _ => {
-            let top = match call.arg("$top", &query) {
-                None => DEFAULT_TOP,
-                Some(raw) => raw
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!("$top must be a number from 1 to {MAX_TOP}"))
-                    })?,
-            };
-            let jobs = if caller.scope() == TenantScope::All {
-                state.jobs().jobs(top).await?
-            } else {
-                // Filtered here: a tenant-bound caller gets its own jobs among the newest
-                // MAX_TOP, never another tenant's.
-                let mut own = state.jobs().jobs(MAX_TOP).await?;
-                own.retain(|j| caller.may_see_all(j.tasks.iter().map(|t| &t.tenant)));
-                own.truncate(top);
-                own
-            };
-            let ids: Vec<JobId> = jobs.iter().map(|j| j.job.id).collect();
-            let callbacks = state.jobs().callbacks(&ids).await?;
-            Ok(axum::Json(
-                jobs.iter()
-                    .map(|j| wire::listed_job(j, callbacks.get(&j.job.id)))
-                    .collect::<Vec<_>>(),
-            )
-            .into_response())
-        }
-    }
+}
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Args(args): Args<ListArgs>,
+) -> Result<Response, ApiError> {
+    let top = page_size(args.top.as_deref())?;
+    let jobs = if caller.scope() == TenantScope::All {
+        state.jobs().jobs(top).await?
+    } else {
+        // Filtered here: a tenant-bound caller gets its own jobs among the newest
+        // MAX_TOP, never another tenant's.
+        let mut own = state.jobs().jobs(MAX_TOP).await?;
+        own.retain(|j| caller.may_see_all(j.tasks.iter().map(|t| &t.tenant)));
+        own.truncate(top);
+        own
+    };
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.job.id).collect();
+    let callbacks = state.jobs().callbacks(&ids).await?;
+    Ok(axum::Json(
+        jobs.iter()
+            .map(|j| wire::listed_job(j, callbacks.get(&j.job.id)))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }
 
 async fn read_job(
@@ -141,29 +157,16 @@ async fn read_job(
     Ok(axum::Json(wire::listed_job(&job, callbacks.get(&job.job.id))).into_response())
 }
 
-/// The raw job id of a `{"ID": "…"}` body.
-fn job_id_in(body: JsonBody) -> Result<String, ApiError> {
-    let raw = match body.0 {
-        Some(Value::Object(map)) => match map.get("ID") {
-            Some(Value::String(raw)) => raw.clone(),
-            None | Some(Value::Null) => return Err(ApiError::mandatory("ID")),
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "Field 'ID' must be a string, got {other}"
-                )));
-            }
-        },
-        None => return Err(ApiError::mandatory("ID")),
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "The request body must be a JSON object".into(),
-            ));
-        }
-    };
-    Ok(raw)
+/// `{"ID": "…"}`: the raw job id (an unknown one is a 404, as in `pollJob`).
+#[derive(Debug, Deserialize)]
+struct JobRequest {
+    #[serde(rename = "ID")]
+    id: String,
 }
 
-/// Only callers acting for every tenant may change what applies to all of them.
+impl JsonRequest for JobRequest {}
+
+/// Only callers acting for every tenant may read or change what applies to all of them.
 fn require_all_tenants(caller: &Caller) -> Result<(), ApiError> {
     if caller.scope() == TenantScope::All {
         Ok(())
@@ -180,10 +183,9 @@ fn require_all_tenants(caller: &Caller) -> Result<(), ApiError> {
 async fn cancel_job(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: JsonBody,
+    Body { fields, .. }: Body<JobRequest>,
 ) -> Result<Response, ApiError> {
-    let raw = job_id_in(body)?;
-    let id = visible_job(&state, &caller, &raw).await?.job.id;
+    let id = visible_job(&state, &caller, &fields.id).await?.job.id;
     let job = state
         .jobs()
         .cancel(&id)
@@ -199,23 +201,13 @@ async fn retry_job(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: JsonBody,
+    Body { fields, .. }: Body<JobRequest>,
 ) -> Result<Response, ApiError> {
-    let raw = job_id_in(body)?;
-    let id = visible_job(&state, &caller, &raw).await?.job.id;
+    let id = visible_job(&state, &caller, &fields.id).await?.job.id;
     let Some(job) = state.jobs().retry_failed(&id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let mut map = HeaderMap::new();
-    for (name, value) in state.job_headers(&headers, &job.job.id) {
-        map.insert(name, value);
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        map,
-        axum::Json(wire::enqueued_job(&job)),
-    )
-        .into_response())
+    Ok(accepted_with_body(&state, &headers, &job))
 }
 
 fn limits_body(limits: Limits) -> Value {
@@ -231,45 +223,74 @@ async fn read_limits(
     Ok(axum::Json(limits_body(limits)).into_response())
 }
 
+/// `{"workerSize"?, "clusterSize"?}`: positive integers; no other field.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LimitsChange {
+    worker_size: Option<PositiveCount>,
+    cluster_size: Option<PositiveCount>,
+}
+
+const LIMITS_NOT_AN_OBJECT: &str =
+    "The request body must be a JSON object with workerSize and/or clusterSize";
+
+impl JsonRequest for LimitsChange {
+    const NOT_AN_OBJECT: &'static str = LIMITS_NOT_AN_OBJECT;
+    const WHEN_EMPTY: Option<&'static str> = Some(LIMITS_NOT_AN_OBJECT);
+    const NULL_IS_ABSENT: bool = false;
+
+    fn field_error(error: FieldError) -> ApiError {
+        match (&error.problem, &error.value) {
+            (Problem::Expected { .. } | Problem::Message(_), Some(value)) => ApiError::BadRequest(
+                format!("{} must be a positive integer, got {value}", error.field),
+            ),
+            _ => error.into_api_error(),
+        }
+    }
+}
+
+/// A limit: an integer from 1 to `u32::MAX`.
+#[derive(Debug, Clone, Copy)]
+struct PositiveCount(u32);
+
+impl<'de> Deserialize<'de> for PositiveCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl de::Visitor<'_> for Count {
+            type Value = PositiveCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a positive integer")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<PositiveCount, E> {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(PositiveCount)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(n), &self))
+            }
+        }
+        d.deserialize_u64(Count)
+    }
+}
+
 /// `PUT limits {"workerSize"?, "clusterSize"?}`: a missing field keeps its value; 200 with the
 /// limits now in effect.
 async fn write_limits(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: JsonBody,
+    json: RawJson,
 ) -> Result<Response, ApiError> {
+    // Malformed JSON is refused first, then a tenant-bound caller, then a wrong shape.
     require_all_tenants(&caller)?;
-    let Some(Value::Object(map)) = body.0 else {
-        return Err(ApiError::BadRequest(
-            "The request body must be a JSON object with workerSize and/or clusterSize".into(),
-        ));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "workerSize" | "clusterSize"))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "Unknown field '{unknown}' (known: workerSize, clusterSize)"
-        )));
-    }
-    let field = |name: &str| -> Result<Option<u32>, ApiError> {
-        match map.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| *n >= 1)
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} must be a positive integer, got {v}"))
-                }),
-        }
-    };
-    let (worker_size, cluster_size) = (field("workerSize")?, field("clusterSize")?);
+    let Body { fields: change, .. } = Body::<LimitsChange>::from_json(json)?;
     let current = state.jobs().limits().await?;
     let limits = Limits {
-        worker_size: worker_size.unwrap_or(current.worker_size),
-        cluster_size: cluster_size.unwrap_or(current.cluster_size),
+        worker_size: change
+            .worker_size
+            .map_or(current.worker_size, |PositiveCount(n)| n),
+        cluster_size: change
+            .cluster_size
+            .map_or(current.cluster_size, |PositiveCount(n)| n),
     };
     let limits = state.jobs().set_limits(limits).await?;
     Ok(axum::Json(limits_body(limits)).into_response())

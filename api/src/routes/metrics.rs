@@ -1,17 +1,19 @@
 //! `/metrics`: this process' counters and the shared queue's state, in the Prometheus text
 //! format (see `mtx_shared::metrics`).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use mtx_shared::metrics;
 
+use crate::auth::Access;
+use crate::routing::Routes;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+/// `/metrics`, for any authenticated caller.
+pub fn routes() -> Routes {
+    Routes::new().route("/metrics", Access::Authenticated, get(scrape))
 }
 
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
