@@ -229,7 +229,7 @@ async fn failed(mode: Mode) -> anyhow::Result<()> {
             let db = s
                 .database
                 .as_ref()
-                .map(|d| d.url.clone())
+                .map(|d| d.url().to_owned())
                 .unwrap_or_default();
             let schema =
                 mtx_shared::tenant::schema_name_for(&mtx_shared::vocab::TenantId::parse("broken")?);

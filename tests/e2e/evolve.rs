@@ -626,7 +626,7 @@ async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Resul
         anyhow::bail!("a PostgreSQL tenant");
     };
     let db = s.database.as_ref().context("a database")?;
-    let holder = sqlx::PgPool::connect(&db.url).await?;
+    let holder = sqlx::PgPool::connect(db.url()).await?;
     let mut traffic = holder.begin().await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "LOCK TABLE \"{schema}\".my_bookshop_books IN ACCESS EXCLUSIVE MODE"
