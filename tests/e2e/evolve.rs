@@ -194,7 +194,9 @@ both_modes!(
 );
 async fn v2_to_v3(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v2")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the destructive upgrade is refused: its job fails.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("shop").await?;
     t.insert_books("shop").await?;
@@ -330,7 +332,9 @@ both_modes!(
 );
 async fn drift_and_repair(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the upgrade over the drift fails on purpose.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("d").await?;
     t.insert_books("d").await?;
@@ -572,7 +576,9 @@ both_modes!(
 );
 async fn failure_mid_upgrade(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the upgrade fails on purpose.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("f").await?;
     t.insert_books("f").await?;

@@ -115,4 +115,73 @@ mod tests {
             .block_on(async { block_on_own_runtime(async { 2 }).expect("inside a runtime") });
         assert_eq!((outside, inside), (1, 2));
     }
+
+    async fn database_exists(name: &str) -> bool {
+        let pool = sqlx::PgPool::connect(&database_url())
+            .await
+            .expect("test PostgreSQL reachable");
+        let exists =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .expect("pg_database");
+        pool.close().await;
+        exists
+    }
+
+    #[tokio::test]
+    async fn a_test_that_panics_midway_still_drops_its_database_and_keys() {
+        let (names, named) = tokio::sync::oneshot::channel();
+        let failing_test = tokio::spawn(async move {
+            let database = ScratchDatabase::create().await.expect("created");
+            let prefix = RedisPrefix::new();
+            let mut redis = ::redis::Client::open(redis_url())
+                .and_then(|c| c.get_connection())
+                .expect("Redis reachable");
+            let _: () = ::redis::Commands::set(&mut redis, format!("{{{}}}:k", prefix.prefix()), 1)
+                .expect("SET");
+            let _ = names.send((database.name().to_owned(), prefix.prefix().to_owned()));
+            panic!("an assertion failed half-way");
+        });
+
+        let outcome = failing_test.await;
+
+        assert!(outcome.expect_err("the test panicked").is_panic());
+        let (database, prefix) = named.await.expect("the names were sent before the panic");
+        assert!(!database_exists(&database).await, "{database} left behind");
+        let mut redis = ::redis::Client::open(redis_url())
+            .and_then(|c| c.get_connection())
+            .expect("Redis reachable");
+        let left: Vec<String> =
+            ::redis::Commands::keys(&mut redis, format!("{{{prefix}}}*")).expect("KEYS");
+        assert!(left.is_empty(), "keys left behind: {left:?}");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_drops_dead_owners_databases_and_keeps_live_ones() {
+        let live = ScratchDatabase::create().await.expect("created");
+        // No process has the largest pid: this owner is certainly gone.
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let dead = format!("{}4294967295_1_{}", owner::NAME_PREFIX, &random[..16]);
+        let admin = sqlx::PgPool::connect(&database_url())
+            .await
+            .expect("test PostgreSQL reachable");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{dead}\"")))
+            .execute(&admin)
+            .await
+            .expect("a leftover of a crashed run");
+        admin.close().await;
+
+        database::sweep_orphans().await.expect("swept");
+
+        assert!(
+            !database_exists(&dead).await,
+            "the dead owner's database was kept"
+        );
+        assert!(
+            database_exists(live.name()).await,
+            "a live owner's database was dropped"
+        );
+    }
 }
