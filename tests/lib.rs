@@ -6,6 +6,7 @@
 
 pub mod doubles;
 pub mod processes;
+pub mod teardown;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,72 +27,16 @@ pub enum Mode {
     Postgres,
 }
 
+pub use mtx_shared::testing::{RedisPrefix, ScratchDatabase, TempDir};
+
 /// The PostgreSQL server tests create their databases on.
 pub fn test_database_url() -> String {
-    std::env::var("MTX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    mtx_shared::testing::database_url()
 }
 
 /// The Redis tests use.
 pub fn test_redis_url() -> String {
-    std::env::var("MTX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// `url` with its database name replaced.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let prefix = match base.rfind('/') {
-        Some(i) if i > base.find("://").map_or(0, |j| j + 2) => &base[..i],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{prefix}/{database}?{q}"),
-        None => format!("{prefix}/{database}"),
-    }
-}
-
-/// A fresh PostgreSQL database, dropped by [`ScratchDatabase::drop_now`].
-#[derive(Debug)]
-pub struct ScratchDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-impl ScratchDatabase {
-    pub async fn create() -> anyhow::Result<Self> {
-        let name = format!("mtx_e2e_{}", uuid::Uuid::new_v4().simple());
-        let admin = test_database_url();
-        let mut conn = admin_connection().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await?;
-        Ok(Self {
-            url: with_database(&admin, &name),
-            name,
-        })
-    }
-
-    pub async fn drop_now(&self) -> anyhow::Result<()> {
-        let mut conn = admin_connection().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut conn)
-        .await?;
-        Ok(())
-    }
-}
-
-async fn admin_connection() -> anyhow::Result<sqlx::PgConnection> {
-    use sqlx::Connection as _;
-    let url = test_database_url();
-    sqlx::PgConnection::connect(&url)
-        .await
-        .with_context(|| format!("connecting to the test PostgreSQL server at {url}"))
+    mtx_shared::testing::redis_url()
 }
 
 /// The repository's model fixtures.
@@ -103,19 +48,34 @@ pub fn model_dir(version: &str) -> PathBuf {
         .join(version)
 }
 
-/// A running sidecar.
+/// A running sidecar. [`TestServer::stop`] checks the teardown invariants and shuts it down;
+/// dropped without it (a failed test), it stops serving and its database and data directory
+/// are removed all the same.
 #[derive(Debug)]
 pub struct TestServer {
     pub mode: Mode,
     pub base: String,
     pub client: reqwest::Client,
     pub system: Arc<System>,
+    /// The embedded mode's files (`MTX_DATA_DIR`), removed when the server is dropped.
     pub data_dir: PathBuf,
     pub database: Option<ScratchDatabase>,
     /// The environment the server was configured from (for [`TestServer::restart`]).
     env: BTreeMap<String, String>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Owns [`TestServer::data_dir`] (moved on by [`TestServer::restart`]).
+    data: Option<TempDir>,
+    failed_jobs: teardown::FailedJobs,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Without `stop()` (a failed test): stop serving. The runner stops when the serve task
+        // is dropped with the test's runtime (`mtx_api::serve` cancels it then), and the
+        // database guard ends whatever connections are left.
+        self.shutdown.cancel();
+    }
 }
 
 /// A response, read whole.
@@ -152,15 +112,14 @@ impl TestServer {
     /// them).
     pub async fn start(mode: Mode, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         mtx_shared::lifecycle::init_tracing(&mtx_shared::config::LogConfig::default());
-        let data_dir =
-            std::env::temp_dir().join(format!("mtx-e2e-{}", uuid::Uuid::new_v4().simple()));
+        let data = TempDir::new();
         let mut env = BTreeMap::new();
-        env.insert("MTX_DATA_DIR".to_owned(), data_dir.display().to_string());
+        env.insert("MTX_DATA_DIR".to_owned(), data.path().display().to_string());
         let database = match mode {
             Mode::Embedded => None,
             Mode::Postgres => {
                 let db = ScratchDatabase::create().await?;
-                env.insert("MTX_DATABASE_URL".to_owned(), db.url.clone());
+                env.insert("MTX_DATABASE_URL".to_owned(), db.url().to_owned());
                 // Production storage refuses the dummy mode unless forced; most tests use it.
                 env.insert("MTX_AUTH_ALLOW_DUMMY".to_owned(), "true".to_owned());
                 Some(db)
@@ -169,9 +128,9 @@ impl TestServer {
         for (k, v) in extra_env {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        let started = Self::serve(mode, env, data_dir.clone(), database).await;
+        // On failure the database and directory guards are dropped with it.
+        let started = Self::serve(mode, env, data, database).await;
         if let Err(e) = &started {
-            let _ = std::fs::remove_dir_all(&data_dir);
             tracing::warn!(error = %e, "test server did not start");
         }
         started
@@ -180,18 +139,10 @@ impl TestServer {
     async fn serve(
         mode: Mode,
         env: BTreeMap<String, String>,
-        data_dir: PathBuf,
+        data: TempDir,
         database: Option<ScratchDatabase>,
     ) -> anyhow::Result<Self> {
-        let config = match Config::load(&env) {
-            Ok(c) => c,
-            Err(e) => {
-                if let Some(db) = &database {
-                    db.drop_now().await?;
-                }
-                return Err(e.into());
-            }
-        };
+        let config = Config::load(&env)?;
         let system = Arc::new(System::build(config).await?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -204,12 +155,20 @@ impl TestServer {
                 .timeout(Duration::from_secs(60))
                 .build()?,
             system,
-            data_dir,
+            data_dir: data.path().to_path_buf(),
             database,
             env,
             shutdown,
             handle: Some(handle),
+            data: Some(data),
+            failed_jobs: teardown::FailedJobs::Unexpected,
         })
+    }
+
+    /// Declares that the test makes jobs fail on purpose: [`TestServer::stop`] then accepts
+    /// FAILED jobs (it still refuses tasks left RUNNING).
+    pub fn expect_failed_jobs(&mut self) {
+        self.failed_jobs = teardown::FailedJobs::Expected;
     }
 
     /// Stops the server (HTTP, task runner, callback delivery) and starts a new one on the same
@@ -218,9 +177,14 @@ impl TestServer {
     pub async fn restart(mut self) -> anyhow::Result<Self> {
         self.halt().await?;
         let database = self.database.take();
-        let data_dir = std::mem::take(&mut self.data_dir);
+        let data = self
+            .data
+            .take()
+            .context("the data directory was moved on")?;
         let env = std::mem::take(&mut self.env);
-        Self::serve(self.mode, env, data_dir, database).await
+        let mut restarted = Self::serve(self.mode, env, data, database).await?;
+        restarted.failed_jobs = self.failed_jobs;
+        Ok(restarted)
     }
 
     async fn halt(&mut self) -> anyhow::Result<()> {
@@ -231,20 +195,19 @@ impl TestServer {
         Ok(())
     }
 
-    /// Stops the server and removes its data (directory, database).
     /// The environment the server was configured from: what a command of the `mtx-api`
     /// binary needs to work on the same system.
     pub fn env(&self) -> &BTreeMap<String, String> {
         &self.env
     }
 
+    /// The end of a test that went well: shuts the server down (HTTP, then the runner, which
+    /// finishes or hands back what is in flight), checks the teardown invariants (see
+    /// [`teardown`]) and removes its data (directory, database).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.halt().await?;
-        if let Some(db) = &self.database {
-            db.drop_now().await?;
-        }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-        Ok(())
+        teardown::check_invariants(self.system.control().as_ref(), self.failed_jobs).await
+        // The database and directory go when `self` is dropped here.
     }
 
     pub async fn request(
@@ -353,7 +316,7 @@ impl TestServer {
                         tenant,
                     )?),
                 };
-                let pool = sqlx::PgPool::connect(&db.url).await?;
+                let pool = sqlx::PgPool::connect(db.url()).await?;
                 let names: Vec<(String,)> = sqlx::query_as(
                     "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
                 )
@@ -404,7 +367,7 @@ impl TestServer {
                             .map(|_| ())
                         })
                     })
-                    .connect(&db.url)
+                    .connect(db.url())
                     .await?;
                 let rows = run_rows_pg(&pool, sql).await;
                 pool.close().await;
@@ -475,18 +438,17 @@ async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<V
 /// version without a restart.
 #[derive(Debug)]
 pub struct ModelFile {
-    dir: PathBuf,
     file: PathBuf,
+    _dir: TempDir,
 }
 
 impl ModelFile {
     /// A temporary copy of the bookshop model `version` (`v1`, `v2`, `v3`).
     pub fn bookshop(version: &str) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("mtx-model-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        let file = dir.join("csn.json");
+        let dir = TempDir::new();
+        let file = dir.path().join("csn.json");
         std::fs::copy(model_dir(version).join("csn.json"), &file)?;
-        Ok(Self { dir, file })
+        Ok(Self { file, _dir: dir })
     }
 
     /// The value for `MTX_MODEL`.
@@ -509,11 +471,5 @@ impl ModelFile {
     /// The version hash of the model as it is now.
     pub fn hash(&self) -> anyhow::Result<mtx_shared::vocab::ModelHash> {
         Ok(mtx_shared::model::ModelVersion::load(&self.file)?.hash)
-    }
-}
-
-impl Drop for ModelFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

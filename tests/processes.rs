@@ -21,11 +21,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail, ensure};
 use mtx_shared::control::ControlStore;
 use mtx_shared::control::postgres::PostgresControlStore;
-use redis::Commands as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::{Reply, ScratchDatabase, test_redis_url};
+use crate::teardown::{self, FailedJobs};
+use crate::{RedisPrefix, Reply, ScratchDatabase, TempDir, test_redis_url};
 
 /// Where `mtx-api` and `mtx-worker` are.
 pub fn bin_dir() -> anyhow::Result<PathBuf> {
@@ -49,68 +49,6 @@ fn binary(name: &str) -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-/// A key prefix of its own on the test Redis; its keys are deleted when dropped.
-#[derive(Debug)]
-pub struct RedisPrefix {
-    pub prefix: String,
-}
-
-impl RedisPrefix {
-    pub fn new() -> Self {
-        Self {
-            prefix: format!(
-                "mtxe2e-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..16]
-            ),
-        }
-    }
-
-    /// Deletes every key of this prefix, as a Redis restart without persistence (or a
-    /// `FLUSHALL`) would for this queue alone; the Redis is shared with other tests.
-    pub async fn flush(&self) -> anyhow::Result<usize> {
-        use redis::AsyncCommands as _;
-        let client = redis::Client::open(test_redis_url())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let mut keys: Vec<String> = Vec::new();
-        {
-            let mut iter = conn
-                .scan_match::<_, String>(format!("{{{}}}*", self.prefix))
-                .await?;
-            while let Some(key) = futures::StreamExt::next(&mut iter).await {
-                keys.push(key?);
-            }
-        }
-        for chunk in keys.chunks(500) {
-            let _: () = conn.del(chunk).await?;
-        }
-        Ok(keys.len())
-    }
-}
-
-impl Default for RedisPrefix {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for RedisPrefix {
-    fn drop(&mut self) {
-        // Synchronous: it also runs while a failed test unwinds, and must not panic then.
-        let Ok(mut conn) = redis::Client::open(test_redis_url()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        let keys: Vec<String> = match conn.scan_match::<_, String>(format!("{{{}}}*", self.prefix))
-        {
-            Ok(iter) => iter.filter_map(Result::ok).collect(),
-            Err(_) => return,
-        };
-        for chunk in keys.chunks(500) {
-            let _: redis::RedisResult<()> = redis::Commands::del(&mut conn, chunk);
-        }
-    }
 }
 
 /// One child process and its log file.
@@ -250,6 +188,21 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    /// SIGKILL to the child this harness started (by its handle, hence its pid), then a bounded
+    /// wait until it is gone: a failed test leaves no process behind, and none that still holds
+    /// the connections of a database about to be dropped.
+    fn drop(&mut self) {
+        if self.child.start_kill().is_err() {
+            return; // already reaped
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// What a cluster looks like.
 #[derive(Debug, Clone)]
 pub struct ClusterParams {
@@ -275,17 +228,21 @@ pub struct Cluster {
     pub redis: RedisPrefix,
     /// The model file every process reads; replace it to publish a new model version.
     pub model: PathBuf,
+    /// The cluster's directory (logs, model, data), removed when the cluster is dropped.
     pub dir: PathBuf,
     env: Vec<(String, String)>,
     next_worker: usize,
+    failed_jobs: FailedJobs,
+    /// Declared after the processes: they are killed before their directory goes.
+    _temp: TempDir,
 }
 
 impl Cluster {
     /// Creates the databases, starts the API and waits until it listens, then starts the
     /// workers and waits until each runs.
     pub async fn start(params: ClusterParams) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("mtx-dist-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
+        let temp = TempDir::new();
+        let dir = temp.path().to_path_buf();
         let model = dir.join("csn.json");
         std::fs::copy(&params.model, &model)
             .with_context(|| format!("copying the model {}", params.model.display()))?;
@@ -297,7 +254,7 @@ impl Cluster {
         let list = databases
             .iter()
             .enumerate()
-            .map(|(i, db)| format!("db{}={}", i + 1, db.url))
+            .map(|(i, db)| format!("db{}={}", i + 1, db.url()))
             .collect::<Vec<_>>()
             .join(",");
         let mut env: Vec<(String, String)> = vec![
@@ -305,7 +262,7 @@ impl Cluster {
             ("PORT".into(), "0".into()),
             ("MTX_DATABASES".into(), list),
             ("MTX_REDIS_URL".into(), test_redis_url()),
-            ("MTX_REDIS_PREFIX".into(), redis.prefix.clone()),
+            ("MTX_REDIS_PREFIX".into(), redis.prefix().to_owned()),
             ("MTX_MODEL".into(), model.display().to_string()),
             (
                 "MTX_DATA_DIR".into(),
@@ -337,11 +294,19 @@ impl Cluster {
             dir,
             env,
             next_worker: 0,
+            failed_jobs: FailedJobs::Unexpected,
+            _temp: temp,
         };
         for _ in 0..params.workers {
             cluster.add_worker().await?;
         }
         Ok(cluster)
+    }
+
+    /// Declares that the test makes jobs fail on purpose: [`Cluster::stop`] then accepts FAILED
+    /// jobs (it still refuses tasks left RUNNING).
+    pub fn expect_failed_jobs(&mut self) {
+        self.failed_jobs = FailedJobs::Expected;
     }
 
     /// Starts one more worker and waits until it runs; returns its index in `workers`.
@@ -366,7 +331,7 @@ impl Cluster {
     pub async fn control(&self) -> anyhow::Result<Arc<dyn ControlStore>> {
         let first = self.databases.first().context("no database")?;
         Ok(Arc::new(
-            PostgresControlStore::connect(&first.url, 4).await?,
+            PostgresControlStore::connect(first.url(), 4).await?,
         ))
     }
 
@@ -465,9 +430,9 @@ impl Cluster {
         Ok(r.text().await?)
     }
 
-    /// SIGTERM to every process still running (workers first, then the API); each must exit 0
-    /// within `timeout`. Then the databases are dropped and the directory removed (the Redis
-    /// keys go when `redis` is dropped).
+    /// The end of a test that went well: SIGTERM to every process still running (workers first,
+    /// then the API); each must exit 0 within `timeout`. Then the teardown invariants are checked
+    /// (see [`teardown`]) and the databases, the Redis keys and the directory go with `self`.
     pub async fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
         let mut problems = Vec::new();
         for worker in &mut self.workers {
@@ -492,12 +457,9 @@ impl Cluster {
             Ok(status) => problems.push(format!("api exited {status}:\n{}", self.api.log_tail(20))),
             Err(e) => problems.push(e.to_string()),
         }
-        for db in &self.databases {
-            db.drop_now().await?;
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
         ensure!(problems.is_empty(), "{}", problems.join("\n"));
-        Ok(())
+        let control = self.control().await?;
+        teardown::check_invariants(control.as_ref(), self.failed_jobs).await
     }
 }
 

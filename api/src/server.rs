@@ -55,6 +55,9 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "could not re-enqueue unfinished tasks"),
     }
     let runner_stop = CancellationToken::new();
+    // Should this future be dropped before it ends (its runtime shut down, its task aborted), the
+    // runner and the callback delivery, which live on beyond it, stop all the same.
+    let _stop_when_dropped = runner_stop.clone().drop_guard();
     // Status callbacks are delivered by every process, the API too: in the embedded mode it is
     // the only one, and in production it keeps callbacks flowing while workers are scaled down.
     let callbacks = system

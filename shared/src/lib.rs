@@ -35,6 +35,9 @@
 //!   implementations the configuration names (embedded or production) into one [`system::System`];
 //!   [`lifecycle`] is what both binaries share around it (logging, signals, exit codes).
 //!
+//! - `testing` (only in tests, or with the `testing` feature) holds the self-cleaning test
+//!   fixtures: a scratch database, a Redis prefix, a temporary directory.
+//!
 //! Only `control`, `tenant` and `scheduler` talk to storage; `csn`, `schema`, `sql`, `evolve`
 //! and `drift` are pure.
 
@@ -58,5 +61,7 @@ pub mod sql;
 pub mod system;
 pub mod tenant;
 pub mod tenant_models;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod versions;
 pub mod vocab;

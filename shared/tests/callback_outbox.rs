@@ -9,85 +9,46 @@ use chrono::Utc;
 use mtx_shared::control::postgres::PostgresControlStore;
 use mtx_shared::control::sqlite::SqliteControlStore;
 use mtx_shared::control::{ControlStore, FinishOutcome};
+use mtx_shared::testing::{ScratchDatabase, TempDir};
 use mtx_shared::vocab::{
     CallbackAttempt, CallbackState, DatabaseId, Job, JobId, NewCallback, NextStep, Op, Status,
     Task, TaskArgs, TaskId, TaskOutcome, TenantId,
 };
-use sqlx::Connection as _;
 
 const LEASE: Duration = Duration::from_secs(60);
 
-/// A store on a fresh PostgreSQL database or SQLite directory, removed by `drop_store`.
+/// A store on a fresh PostgreSQL database or SQLite directory, removed when dropped.
 struct Scratch {
     store: Arc<dyn ControlStore>,
-    pg: Option<(String, String)>,
-    dir: Option<std::path::PathBuf>,
-}
-
-fn admin_url() -> String {
-    std::env::var("MTX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let prefix = &base[..base.rfind('/').expect("a database URL has a path")];
-    match query {
-        Some(q) => format!("{prefix}/{db}?{q}"),
-        None => format!("{prefix}/{db}"),
-    }
+    // Declared after `store`: the store's connections close before its storage goes.
+    _database: Option<ScratchDatabase>,
+    _dir: Option<TempDir>,
 }
 
 impl Scratch {
     async fn postgres() -> Self {
-        let name = format!("mtx_cb_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url())
+        let database = ScratchDatabase::create()
             .await
             .expect("the test PostgreSQL server is reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .expect("create the scratch database");
-        let url = with_database(&admin_url(), &name);
-        let store = PostgresControlStore::connect(&url, 4)
+        let store = PostgresControlStore::connect(database.url(), 4)
             .await
             .expect("connect and migrate");
         Self {
             store: Arc::new(store),
-            pg: Some((admin_url(), name)),
-            dir: None,
+            _database: Some(database),
+            _dir: None,
         }
     }
 
     async fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(format!("mtx-cb-{}", uuid::Uuid::new_v4().simple()));
-        let store = SqliteControlStore::open(&dir)
+        let dir = TempDir::new();
+        let store = SqliteControlStore::open(dir.path())
             .await
             .expect("open the control file");
         Self {
             store: Arc::new(store),
-            pg: None,
-            dir: Some(dir),
-        }
-    }
-
-    async fn drop_store(self) {
-        drop(self.store);
-        if let Some((admin, name)) = self.pg {
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("admin connection");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .expect("drop the scratch database");
-        }
-        if let Some(dir) = self.dir {
-            let _ = std::fs::remove_dir_all(dir);
+            _database: None,
+            _dir: Some(dir),
         }
     }
 }
@@ -365,14 +326,12 @@ macro_rules! both_stores {
             async fn postgres() {
                 let s = super::Scratch::postgres().await;
                 super::$name(&*s.store).await;
-                s.drop_store().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let s = super::Scratch::sqlite().await;
                 super::$name(&*s.store).await;
-                s.drop_store().await;
             }
         }
     };
@@ -387,12 +346,10 @@ both_stores!(jobs_without_callbacks_have_none_and_deletion_cascades);
 async fn postgres_concurrent_claims_never_overlap() {
     let s = Scratch::postgres().await;
     concurrent_claims_never_overlap(s.store.clone()).await;
-    s.drop_store().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent_claims_never_overlap() {
     let s = Scratch::sqlite().await;
     concurrent_claims_never_overlap(s.store.clone()).await;
-    s.drop_store().await;
 }

@@ -670,7 +670,10 @@ async fn postgres_refuses_foreign_locations() {
 /// An unreachable database is reported by name at start-up.
 #[tokio::test]
 async fn postgres_connect_names_an_unreachable_database() {
-    let url = support::url_with_database(&support::admin_url(), "mtx_test_does_not_exist");
+    let url = mtx_shared::testing::url_with_database(
+        &mtx_shared::testing::database_url(),
+        "mtx_test_does_not_exist",
+    );
     let failed = PostgresTenantStore::connect(&[(database("missing"), url)], 1).await;
     assert!(
         matches!(&failed, Err(e @ TenantStoreError::Connect { .. }) if e.to_string().contains("'missing'")),

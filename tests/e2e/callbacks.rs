@@ -218,7 +218,9 @@ both_modes!(
     failed
 );
 async fn failed(mode: Mode) -> anyhow::Result<()> {
-    let (tokens, registry, s) = setup(mode, &[("MTX_MAX_ATTEMPTS", "1")]).await?;
+    let (tokens, registry, mut s) = setup(mode, &[("MTX_MAX_ATTEMPTS", "1")]).await?;
+    // Teardown accepts failed jobs: the deployment fails on purpose.
+    s.expect_failed_jobs();
     // Occupy the tenant's storage behind the sidecar's back, so that deploying into it fails.
     match mode {
         Mode::Embedded => std::fs::write(
@@ -229,7 +231,7 @@ async fn failed(mode: Mode) -> anyhow::Result<()> {
             let db = s
                 .database
                 .as_ref()
-                .map(|d| d.url.clone())
+                .map(|d| d.url().to_owned())
                 .unwrap_or_default();
             let schema =
                 mtx_shared::tenant::schema_name_for(&mtx_shared::vocab::TenantId::parse("broken")?);

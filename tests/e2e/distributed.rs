@@ -221,7 +221,7 @@ async fn assert_applications(c: &Cluster, expected: i64) -> anyhow::Result<()> {
     for (i, db) in c.databases.iter().enumerate() {
         pools.insert(
             format!("db{}", i + 1),
-            sqlx::PgPool::connect(&db.url).await?,
+            sqlx::PgPool::connect(db.url()).await?,
         );
     }
     let mut wrong = Vec::new();
@@ -335,7 +335,7 @@ async fn upgrade_scenario(disruption: Disruption) -> anyhow::Result<()> {
         }
         Disruption::FlushRedis => {
             wait_for_progress(&c, &job, 60).await?;
-            let deleted = c.redis.flush().await?;
+            let deleted = c.redis.flush()?;
             ensure!(deleted > 0, "the queue had no keys to lose");
         }
     }
@@ -653,7 +653,7 @@ async fn upgrade_waiting_for_a_lock(
     ensure!(subscribed["status"] == "FINISHED", "{subscribed}");
 
     let id = TenantId::parse(LOCKED).map_err(anyhow::Error::msg)?;
-    let mut app = <sqlx::PgConnection as sqlx::Connection>::connect(&c.databases[0].url).await?;
+    let mut app = <sqlx::PgConnection as sqlx::Connection>::connect(c.databases[0].url()).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "BEGIN; LOCK TABLE \"{}\".my_bookshop_books IN ACCESS EXCLUSIVE MODE",
         schema_name_for(&id)

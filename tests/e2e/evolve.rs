@@ -194,7 +194,9 @@ both_modes!(
 );
 async fn v2_to_v3(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v2")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the destructive upgrade is refused: its job fails.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("shop").await?;
     t.insert_books("shop").await?;
@@ -330,7 +332,9 @@ both_modes!(
 );
 async fn drift_and_repair(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the upgrade over the drift fails on purpose.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("d").await?;
     t.insert_books("d").await?;
@@ -572,7 +576,9 @@ both_modes!(
 );
 async fn failure_mid_upgrade(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v1")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the upgrade fails on purpose.
+    s.expect_failed_jobs();
     let t = TenantServer(&s);
     s.subscribe("f").await?;
     t.insert_books("f").await?;
@@ -626,7 +632,7 @@ async fn postgres_lock_timeout_fails_the_attempt_as_retryable() -> anyhow::Resul
         anyhow::bail!("a PostgreSQL tenant");
     };
     let db = s.database.as_ref().context("a database")?;
-    let holder = sqlx::PgPool::connect(&db.url).await?;
+    let holder = sqlx::PgPool::connect(db.url()).await?;
     let mut traffic = holder.begin().await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "LOCK TABLE \"{schema}\".my_bookshop_books IN ACCESS EXCLUSIVE MODE"

@@ -106,7 +106,9 @@ async fn cancel(mode: Mode) -> anyhow::Result<()> {
 both_modes!(retry_reruns_only_the_failed_tasks_of_a_job, retry);
 async fn retry(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v2")?;
-    let s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    let mut s = TestServer::start(mode, &[("MTX_MODEL", &model.path())]).await?;
+    // Teardown accepts failed jobs: the first job fails on purpose, to be retried.
+    s.expect_failed_jobs();
     // "ahead" gets v2; "behind" gets v1. Upgrading both to v1 would drop what v2 added from
     // "ahead", which is refused without autoUndeploy: only "ahead" fails.
     s.subscribe("ahead").await?;

@@ -7,6 +7,7 @@
 mod auth;
 mod bad_input;
 mod callbacks;
+mod cleanup;
 mod distributed;
 mod evolve;
 mod hygiene;

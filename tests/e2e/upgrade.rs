@@ -144,11 +144,13 @@ both_modes!(failed_task_fails_the_job_with_a_summary, failed_task);
 async fn failed_task(mode: Mode) -> anyhow::Result<()> {
     let model = ModelFile::bookshop("v1")?;
     let model_path = model.path();
-    let s = TestServer::start(
+    let mut s = TestServer::start(
         mode,
         &[("MTX_MAX_ATTEMPTS", "1"), ("MTX_MODEL", &model_path)],
     )
     .await?;
+    // Teardown accepts failed jobs: a task fails on purpose.
+    s.expect_failed_jobs();
     s.subscribe("ok1").await?;
     s.subscribe("broken").await?;
     // Break the tenant's storage behind the sidecar's back.

@@ -3,7 +3,6 @@
 //! introspect as exactly what their model says, and that hand-made changes are found and
 //! repaired keeping rows.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, Row};
@@ -15,6 +14,7 @@ use crate::sql::{create_statements, plan_statements, quote_ident};
 use crate::tenant::store::postgres::PostgresTenantStore;
 use crate::tenant::store::sqlite::{DEFAULT_STEM, SqliteTenantStore};
 use crate::tenant::{SchemaChange, StorageLocation, TenantStore};
+use crate::testing::{ScratchDatabase, TempDir};
 use crate::vocab::{DatabaseId, ModelHash, TenantId};
 
 const ALL_TYPES: &[ColumnType] = &[
@@ -202,13 +202,16 @@ fn repairs_are_classified_like_upgrades() {
 
 // ---- through the real tenant stores ----
 
-/// A tenant on a real store: PostgreSQL (a fresh schema in the test database) or SQLite (a
-/// file in a fresh directory). [`Tenant::remove`] cleans up.
+/// A tenant on a real store: PostgreSQL (a schema in a scratch database) or SQLite (a file in a
+/// fresh directory). [`Tenant::remove`] drops its storage through the store; the scratch
+/// database or directory goes when the tenant is dropped.
 struct Tenant {
     store: Arc<dyn TenantStore>,
     id: TenantId,
     location: StorageLocation,
-    dir: Option<PathBuf>,
+    /// Where a PostgreSQL tenant's schema lives.
+    database: Option<ScratchDatabase>,
+    _dir: Option<TempDir>,
 }
 
 impl Tenant {
@@ -218,11 +221,13 @@ impl Tenant {
         let unique = uuid::Uuid::new_v4().simple().to_string();
         match dialect {
             Dialect::Postgres => {
-                let url = std::env::var("MTX_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let store = PostgresTenantStore::connect(&[(database.clone(), url)], 2)
+                let scratch = ScratchDatabase::create()
                     .await
                     .expect("test PostgreSQL reachable");
+                let url = scratch.url().to_owned();
+                let store = PostgresTenantStore::connect(&[(database.clone(), url)], 2)
+                    .await
+                    .expect("scratch database reachable");
                 Self {
                     store: Arc::new(store),
                     id,
@@ -230,18 +235,20 @@ impl Tenant {
                         database,
                         schema: format!("drift_{unique}"),
                     },
-                    dir: None,
+                    database: Some(scratch),
+                    _dir: None,
                 }
             }
             Dialect::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("mtx-drift-{unique}"));
-                let store = SqliteTenantStore::new(dir.clone(), DEFAULT_STEM.into());
+                let dir = TempDir::new();
+                let store = SqliteTenantStore::new(dir.path().to_path_buf(), DEFAULT_STEM.into());
                 let location = store.locate(&id, &database_of(&store)).expect("locate");
                 Self {
                     store: Arc::new(store),
                     id,
                     location,
-                    dir: Some(dir),
+                    database: None,
+                    _dir: Some(dir),
                 }
             }
         }
@@ -335,9 +342,8 @@ impl Tenant {
         );
         match &self.location {
             StorageLocation::Postgres { .. } => {
-                let url = std::env::var("MTX_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let pool = sqlx::PgPool::connect(&url).await.expect("probe");
+                let database = self.database.as_ref().expect("a scratch database");
+                let pool = database.pool(1).await.expect("probe");
                 let rows = sqlx::query(AssertSqlSafe(sql))
                     .fetch_all(&pool)
                     .await
@@ -364,9 +370,6 @@ impl Tenant {
             .drop_storage(&self.id, &self.location)
             .await
             .expect("drop storage");
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
@@ -376,11 +379,13 @@ fn database_of(store: &SqliteTenantStore) -> DatabaseId {
 
 const DIALECTS: [Dialect; 2] = [Dialect::Postgres, Dialect::Sqlite];
 
-/// Whether the test PostgreSQL server has the `vector` type (the pgvector extension).
+/// Whether a fresh database on the test PostgreSQL server (where [`Tenant`]s live) has the
+/// `vector` type (the pgvector extension).
 async fn postgres_has_vector() -> bool {
-    let url = std::env::var("MTX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let pool = sqlx::PgPool::connect(&url).await.expect("probe");
+    let database = ScratchDatabase::create()
+        .await
+        .expect("test PostgreSQL reachable");
+    let pool = database.pool(1).await.expect("probe");
     let has: bool = sqlx::query_scalar("SELECT to_regtype('vector') IS NOT NULL")
         .fetch_one(&pool)
         .await

@@ -846,32 +846,35 @@ fn type_changes_are_classified() {
 // ---- PostgreSQL: the rendering applied to the real server ----
 
 mod postgres {
-    use sqlx::postgres::PgPoolOptions;
     use sqlx::{AssertSqlSafe, PgPool, Row};
+
+    use crate::testing::ScratchDatabase;
 
     use super::*;
 
-    /// A connection to the test server and a fresh schema, dropped by [`Schema::drop`].
+    /// A fresh schema in a scratch database of its own, both gone when dropped.
     struct Schema {
         pool: PgPool,
         name: String,
+        _database: ScratchDatabase,
     }
 
     impl Schema {
         async fn new() -> Self {
-            let url = std::env::var("MTX_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .connect(&url)
+            let database = ScratchDatabase::create()
                 .await
                 .expect("test PostgreSQL reachable");
+            let pool = database.pool(2).await.expect("scratch database reachable");
             let name = format!("evolve_{}", uuid::Uuid::new_v4().simple());
             sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
                 .execute(&pool)
                 .await
                 .expect("schema created");
-            Self { pool, name }
+            Self {
+                pool,
+                name,
+                _database: database,
+            }
         }
 
         async fn apply(&self, statements: &[String]) -> Result<(), sqlx::Error> {
@@ -929,16 +932,6 @@ mod postgres {
             .expect("views");
             (columns, views)
         }
-
-        async fn drop(self) {
-            sqlx::raw_sql(AssertSqlSafe(format!(
-                "DROP SCHEMA \"{}\" CASCADE",
-                self.name
-            )))
-            .execute(&self.pool)
-            .await
-            .expect("schema dropped");
-        }
     }
 
     #[tokio::test]
@@ -971,7 +964,6 @@ mod postgres {
             let reference = Schema::new().await;
             reference.apply_compiler_ddl(name).await;
             let (expected, actual) = (reference.introspect().await, ours.introspect().await);
-            reference.drop().await;
             assert_eq!(actual, expected, "{name}");
         }
         let title: String = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -981,7 +973,6 @@ mod postgres {
         .fetch_one(&ours.pool)
         .await
         .expect("row kept, readable through the view");
-        ours.drop().await;
         assert_eq!(title, "Wuthering Heights");
     }
 
@@ -1020,8 +1011,6 @@ mod postgres {
                 .await
                 .expect("target deploys");
             let (expected, actual) = (fresh.introspect().await, ours.introspect().await);
-            fresh.drop().await;
-            ours.drop().await;
             applied.unwrap_or_else(|e| panic!("{case}: {e}"));
             assert_eq!(actual, expected, "{case}");
         }

@@ -26,7 +26,8 @@ pub fn task(job: JobId, tenant: &str, db: &str, lane: Lane) -> QueuedTask {
     }
 }
 
-/// Runs every check. `short_lease` is a lease short enough to wait out in a test.
+/// Runs every check. `short_lease` is a lease short enough to wait out in a test. The checks wait
+/// with `tokio::time::sleep`: a scheduler on tokio's clock runs them with paused time.
 pub async fn run_all<S, F, Fut>(make: F, short_lease: Duration)
 where
     S: Scheduler,

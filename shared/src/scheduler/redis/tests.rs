@@ -6,16 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ::redis::{AsyncCommands, Commands};
+use ::redis::AsyncCommands;
 
 use super::*;
 use crate::scheduler::conformance::{self, task};
+use crate::testing::{RedisPrefix, redis_url};
 
 const LONG_LEASE: Duration = Duration::from_secs(30);
-
-fn redis_url() -> String {
-    std::env::var("MTX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 fn limits(worker_size: u32, cluster_size: u32) -> Limits {
     Limits {
@@ -24,41 +21,17 @@ fn limits(worker_size: u32, cluster_size: u32) -> Limits {
     }
 }
 
-/// Hands out unique prefixes and deletes their keys when dropped.
+/// Hands out unique prefixes ([`RedisPrefix`]) and deletes their keys when dropped.
 #[derive(Default)]
-struct Prefixes(Mutex<Vec<String>>);
+struct Prefixes(Mutex<Vec<RedisPrefix>>);
 
 impl Prefixes {
     fn fresh(&self) -> String {
-        let prefix = format!("mtx-test-{}", uuid::Uuid::new_v4().simple());
-        self.0.lock().expect("prefix list").push(prefix.clone());
-        prefix
+        let prefix = RedisPrefix::new();
+        let name = prefix.prefix().to_owned();
+        self.0.lock().expect("prefix list").push(prefix);
+        name
     }
-}
-
-impl Drop for Prefixes {
-    fn drop(&mut self) {
-        let prefixes = std::mem::take(self.0.get_mut().unwrap_or_else(|e| e.into_inner()));
-        // Synchronous on purpose: it must also run while a failed test unwinds, and must not
-        // panic then (a failed connect has already failed the test).
-        let Ok(mut conn) = Client::open(redis_url()).and_then(|c| c.get_connection()) else {
-            return;
-        };
-        for prefix in prefixes {
-            let _ = delete_keys(&mut conn, &prefix);
-        }
-    }
-}
-
-/// Deletes every key of `prefix`, as a FLUSHALL would for this queue alone.
-fn delete_keys(conn: &mut ::redis::Connection, prefix: &str) -> ::redis::RedisResult<()> {
-    let keys: Vec<String> = conn
-        .scan_match::<_, String>(format!("{{{prefix}}}*"))?
-        .collect::<Result<_, _>>()?;
-    for chunk in keys.chunks(500) {
-        let _: () = conn.del(chunk)?;
-    }
-    Ok(())
 }
 
 async fn scheduler(prefix: &str, limits: Limits) -> RedisScheduler {
@@ -382,9 +355,8 @@ async fn poison_task_ends_after_max_attempts_and_frees_its_tenant() {
 
 #[tokio::test]
 async fn keeps_working_after_redis_lost_its_data() {
-    let prefixes = Prefixes::default();
-    let prefix = prefixes.fresh();
-    let s = scheduler(&prefix, limits(2, 1)).await;
+    let prefix = RedisPrefix::new();
+    let s = scheduler(prefix.prefix(), limits(2, 1)).await;
     let a = task(JobId::new(), "a", "db1", Lane::Bulk);
     let b = task(JobId::new(), "b", "db1", Lane::Bulk);
     s.enqueue(&[a.clone(), b.clone()]).await.expect("enqueue");
@@ -395,8 +367,7 @@ async fn keeps_working_after_redis_lost_its_data() {
         .expect("task");
 
     // A FLUSHALL would also wipe other users of the shared test Redis: delete this queue's keys.
-    let client = Client::open(redis_url()).expect("Redis URL");
-    delete_keys(&mut client.get_connection().expect("Redis"), &prefix).expect("delete keys");
+    prefix.flush().expect("delete keys");
 
     assert_eq!(
         s.renew(&[(before.task.task, before.token)], LONG_LEASE)
