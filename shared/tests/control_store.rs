@@ -1361,7 +1361,7 @@ async fn sqlite_adopts_a_file_numbered_by_user_version() {
         .expect("job")
         .expect("the old job");
     assert_eq!(found.job, old.job);
-    assert_eq!(found.tasks, [old.task.clone()]);
+    assert_eq!(found.tasks, [old.task]);
     let callbacks = store.callbacks_of(&[old.job.id]).await.expect("callbacks");
     let callback = &callbacks[&old.job.id];
     assert_eq!(callback.attempts, 1);
