@@ -16,7 +16,8 @@
 //!
 //! Data flow: a [`ControlStore`] call runs its statements on the dialect's pools (readers,
 //! durable writers, relaxed bookkeeping), decodes rows into `vocab` types through `codec`, and
-//! returns typed errors only: no `sqlx` type crosses this module's boundary.
+//! returns typed errors only: no `sqlx` error crosses this module's boundary (the PostgreSQL
+//! store still takes and lends its pool, for callers that share it).
 
 mod codec;
 mod dialect;

@@ -9,7 +9,7 @@
 //! avoids the lock-upgrade deadlock a deferred transaction can run into. WAL mode lets readers go
 //! on meanwhile. The schema comes from `migrations/sqlite/`, run by `sqlx::migrate!`; a file of
 //! the builds before it, which numbered their schema with `PRAGMA user_version` alone, is adopted
-//! as it is (see [`migrate`]).
+//! as it is (see `migrate`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
