@@ -153,22 +153,12 @@ impl From<JobError> for ApiError {
             JobError::JobNotEnded(_) => ApiError::Conflict(e.to_string()),
             JobError::Control(ControlError::QueueFull) => ApiError::QueueFull,
             JobError::Control(ControlError::Unavailable(m)) => ApiError::Unavailable(m),
-            JobError::Control(ControlError::Sql(s)) if is_unavailable(&s) => {
-                ApiError::Unavailable(s.to_string())
-            }
             JobError::Version(VersionError::Control(ControlError::Unavailable(m))) => {
                 ApiError::Unavailable(m)
             }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
-}
-
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-    )
 }
 
 impl From<DeployError> for ApiError {

@@ -105,7 +105,6 @@ impl DeployError {
                     || matches!(e, TenantStoreError::Sql(s) if is_transient(s))
             }
             DeployError::Control(ControlError::Unavailable(_)) => true,
-            DeployError::Control(ControlError::Sql(s)) => is_transient(s),
             DeployError::Version(VersionError::Control(ControlError::Unavailable(_))) => true,
             _ => false,
         }

@@ -1131,3 +1131,274 @@ async fn postgres_an_abandoned_write_leaves_no_transaction_open() {
     })
     .await;
 }
+
+/// The schema the builds before `migrations/sqlite/` created in code, one step per
+/// `PRAGMA user_version`, verbatim: a file they wrote must open with every row intact.
+const USER_VERSION_SCHEMA: [&str; 2] = [
+    r#"
+CREATE TABLE model_versions (
+    hash       TEXT PRIMARY KEY,
+    csn        TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    metadata    TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    model       TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    op          TEXT NOT NULL CHECK (op IN ('subscribe', 'unsubscribe', 'upgrade')),
+    args        TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('QUEUED', 'RUNNING', 'FINISHED', 'FAILED', 'TIMEOUT', 'CANCELLED')),
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX jobs_unfinished ON jobs (status) WHERE status IN ('QUEUED', 'RUNNING');
+CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+CREATE INDEX jobs_modified ON jobs (modified_at);
+
+CREATE TABLE tasks (
+    id          TEXT PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    tenant      TEXT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('subscribe', 'unsubscribe', 'upgrade')),
+    args        TEXT NOT NULL,
+    status      TEXT NOT NULL
+                CHECK (status IN ('QUEUED', 'RUNNING', 'FINISHED', 'FAILED', 'TIMEOUT', 'CANCELLED')),
+    error       TEXT,
+    database_id TEXT NOT NULL,
+    model       TEXT,
+    attempt     INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    worker      TEXT,
+    created_at  TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT
+) STRICT;
+
+CREATE INDEX tasks_job_tenant ON tasks (job_id, tenant);
+CREATE INDEX tasks_job_unfinished ON tasks (job_id) WHERE status IN ('QUEUED', 'RUNNING');
+CREATE INDEX tasks_unfinished ON tasks (created_at, id) WHERE status IN ('QUEUED', 'RUNNING');
+"#,
+    r#"
+CREATE TABLE callbacks (
+    job_id           TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    url              TEXT NOT NULL,
+    subscription_url TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('PENDING', 'DELIVERED', 'EXPIRED')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  TEXT NOT NULL,
+    delivered_at     TEXT,
+    created_at       TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX callbacks_due ON callbacks (next_attempt_at) WHERE state = 'PENDING';
+
+CREATE TABLE callback_attempts (
+    job_id      TEXT NOT NULL REFERENCES callbacks (job_id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL CHECK (attempt >= 1),
+    at          TEXT NOT NULL,
+    http_status INTEGER,
+    error       TEXT,
+    PRIMARY KEY (job_id, attempt)
+) STRICT;
+"#,
+];
+
+/// What [`write_user_version_file`] puts in the file, to compare with what the store reads.
+struct OldRows {
+    model: ModelHash,
+    tenant: TenantRecord,
+    job: Job,
+    task: Task,
+}
+
+/// Creates `mtx-control.sqlite` in `dir` as a build numbering its schema with `user_version`
+/// alone did, at `version`, with a model version, a tenant, a finished job with its task and
+/// (from version 2) the job's delivered callback, every value in the text form those builds
+/// wrote.
+async fn write_user_version_file(dir: &std::path::Path, version: usize) -> OldRows {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("mtx-control.sqlite"))
+        .create_if_missing(true);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .expect("create the file");
+    for step in &USER_VERSION_SCHEMA[..version] {
+        sqlx::raw_sql(*step)
+            .execute(&mut conn)
+            .await
+            .expect("the old schema");
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {version}"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("number the schema");
+
+    let at = DateTime::parse_from_rfc3339("2026-11-18T11:07:53.489Z")
+        .expect("a timestamp")
+        .with_timezone(&Utc);
+    let text = "2026-11-18T11:07:53.489Z";
+    let model = ModelHash::of("old build");
+    let location = StorageLocation::Sqlite {
+        database: database("main"),
+        path: dir.join("db-t1.sqlite"),
+    };
+    let tenant_record = TenantRecord {
+        id: tenant("t1"),
+        metadata: json!({"subscribedSubdomain": "t1-sub", "a": 1}),
+        created_at: at,
+        modified_at: at,
+        location: location.clone(),
+        model: Some(model.clone()),
+    };
+    let mut job = new_job(Op::Upgrade, at);
+    job.status = Status::Finished;
+    let mut task = new_task(&job, "t1");
+    task.status = Status::Finished;
+    task.attempt = 1;
+    task.worker = Some("w1".to_owned());
+    task.started_at = Some(at);
+    task.finished_at = Some(at);
+    let args = serde_json::to_string(&job.args).expect("args as JSON");
+
+    let statements: Vec<(&str, Vec<String>)> = vec![
+        (
+            "INSERT INTO model_versions VALUES (?1, ?2, ?3)",
+            vec![model.as_str().to_owned(), "{}".to_owned(), text.to_owned()],
+        ),
+        (
+            "INSERT INTO tenants VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            vec![
+                "t1".to_owned(),
+                r#"{"subscribedSubdomain":"t1-sub","a":1}"#.to_owned(),
+                serde_json::to_string(&location).expect("location as JSON"),
+                model.as_str().to_owned(),
+                text.to_owned(),
+            ],
+        ),
+        (
+            "INSERT INTO jobs VALUES (?1, 'upgrade', ?2, 'FINISHED', NULL, ?3, ?3)",
+            vec![job.id.to_string(), args.clone(), text.to_owned()],
+        ),
+        (
+            "INSERT INTO tasks VALUES (?1, ?2, 't1', 'upgrade', ?3, 'FINISHED', NULL, 'db1', ?4, \
+             1, 'w1', ?5, ?5, ?5, ?5)",
+            vec![
+                task.id.to_string(),
+                job.id.to_string(),
+                args,
+                ModelHash::of("t1").as_str().to_owned(),
+                text.to_owned(),
+            ],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        query.execute(&mut conn).await.expect("an old row");
+    }
+    if version >= 2 {
+        sqlx::query(
+            "INSERT INTO callbacks VALUES (?1, '/callback', NULL, 'DELIVERED', 1, ?2, ?2, ?2)",
+        )
+        .bind(job.id.to_string())
+        .bind(text)
+        .execute(&mut conn)
+        .await
+        .expect("an old callback");
+        sqlx::query("INSERT INTO callback_attempts VALUES (?1, 1, ?2, 200, NULL)")
+            .bind(job.id.to_string())
+            .bind(text)
+            .execute(&mut conn)
+            .await
+            .expect("an old callback attempt");
+    }
+    drop(conn);
+    OldRows {
+        model,
+        tenant: tenant_record,
+        job,
+        task,
+    }
+}
+
+/// A file of the builds that numbered their schema with `PRAGMA user_version` opens with the
+/// migration-based schema: every row reads back as it was written, and the store goes on.
+#[tokio::test]
+async fn sqlite_adopts_a_file_numbered_by_user_version() {
+    let dir = TempDir::new();
+    let old = write_user_version_file(dir.path(), 2).await;
+
+    let store = SqliteControlStore::open(dir.path())
+        .await
+        .expect("adopt the old file");
+
+    assert_eq!(
+        store.get_model(&old.model).await.expect("model").as_deref(),
+        Some("{}")
+    );
+    assert_eq!(
+        store.get_tenant(&old.tenant.id).await.expect("tenant"),
+        Some(old.tenant.clone())
+    );
+    let found = store
+        .get_job(&old.job.id)
+        .await
+        .expect("job")
+        .expect("the old job");
+    assert_eq!(found.job, old.job);
+    assert_eq!(found.tasks, [old.task]);
+    let callbacks = store.callbacks_of(&[old.job.id]).await.expect("callbacks");
+    let callback = &callbacks[&old.job.id];
+    assert_eq!(callback.attempts, 1);
+    assert_eq!(callback.history.len(), 1);
+    assert_eq!(callback.history[0].http_status, Some(200));
+
+    insert(&(Arc::new(store) as Store), &["t2"]).await;
+    let reopened = SqliteControlStore::open(dir.path())
+        .await
+        .expect("reopen the adopted file");
+    assert_eq!(
+        reopened.get_tenant(&old.tenant.id).await.expect("tenant"),
+        Some(old.tenant)
+    );
+    assert_eq!(reopened.list_jobs(10).await.expect("jobs").len(), 2);
+}
+
+/// A file from before the callbacks outbox (version 1) keeps its rows and gains the outbox.
+#[tokio::test]
+async fn sqlite_adopts_a_file_from_before_the_callback_outbox() {
+    let dir = TempDir::new();
+    let old = write_user_version_file(dir.path(), 1).await;
+
+    let store = SqliteControlStore::open(dir.path())
+        .await
+        .expect("adopt the old file");
+
+    assert_eq!(
+        store.get_tenant(&old.tenant.id).await.expect("tenant"),
+        Some(old.tenant)
+    );
+    assert_eq!(
+        store
+            .callbacks_of(&[old.job.id])
+            .await
+            .expect("the outbox exists now")
+            .len(),
+        0
+    );
+}

@@ -1,5 +1,5 @@
-//! What both SQL control stores share: how domain values become column values and back, and how
-//! database errors are classified.
+//! How domain values become column values and back, and how database errors are classified: the
+//! one place where a `sqlx` error becomes a [`ControlError`].
 //!
 //! Rows are decoded leniently by the driver (text, integers) and validated here, so a row that
 //! does not hold a valid domain value is reported as [`ControlError::Corrupt`] naming the column,
@@ -108,12 +108,22 @@ pub(crate) fn location_text(location: &StorageLocation) -> Result<String, Contro
     serde_json::to_string(location).map_err(|e| ControlError::Corrupt(format!("location: {e}")))
 }
 
-/// Reports lost connections, exhausted pools and a busy database as
-/// [`ControlError::Unavailable`] (a retryable 503 at the API), and everything else unchanged.
-pub(crate) fn classify(error: ControlError) -> ControlError {
-    match error {
-        ControlError::Sql(e) if is_unavailable(&e) => ControlError::Unavailable(e.to_string()),
-        other => other,
+/// Every database error of the control plane comes through here (`?` on a `sqlx` call):
+/// lost connections, exhausted pools and a busy database become [`ControlError::Unavailable`]
+/// (a retryable 503 at the API), everything else [`ControlError::Database`].
+impl From<sqlx::Error> for ControlError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            ControlError::Unavailable(e.to_string())
+        } else {
+            ControlError::Database(Box::new(e))
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for ControlError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        ControlError::Migration(Box::new(e))
     }
 }
 
@@ -169,12 +179,12 @@ mod tests {
     #[test]
     fn connection_loss_is_unavailable() {
         assert!(matches!(
-            classify(ControlError::Sql(sqlx::Error::PoolTimedOut)),
+            ControlError::from(sqlx::Error::PoolTimedOut),
             ControlError::Unavailable(_)
         ));
         assert!(matches!(
-            classify(ControlError::Sql(sqlx::Error::RowNotFound)),
-            ControlError::Sql(_)
+            ControlError::from(sqlx::Error::RowNotFound),
+            ControlError::Database(_)
         ));
     }
 }

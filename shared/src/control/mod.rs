@@ -1,16 +1,32 @@
 //! The control plane ("t0"): tenants, jobs, tasks and model versions, kept apart from tenant
 //! storage. It is the source of truth for every job; the scheduler is only the transport.
 //!
-//! Two implementations of [`ControlStore`]: [`postgres::PostgresControlStore`] (schema `mtx` in
-//! the first database, migrations in `migrations/`) and [`sqlite::SqliteControlStore`]
-//! (`mtx-control.sqlite` in the embedded data directory). Each owns all of its SQL; what they
-//! share is pure: [`metadata`] (how subscription payloads are merged) and the private `codec`
-//! (column values, timestamp precision, error classification).
+//! ## Layout
+//!
+//! One implementation of [`ControlStore`], [`store::SqlControlStore`], generic over a
+//! [`Dialect`]: the transactions, the statements both databases understand (written once, in
+//! `dialect`), row decoding and error classification live in `store`; a dialect adds only what
+//! truly differs. [`postgres::PostgresControlStore`] keeps schema `mtx` in the first database
+//! (migrations in `migrations/postgres/`); [`sqlite::SqliteControlStore`] keeps
+//! `mtx-control.sqlite` in the embedded data directory (migrations in `migrations/sqlite/`).
+//! Both schemas are run by `sqlx::migrate!`, so a new table is one migration per dialect and one
+//! store method. What the stores share beyond SQL is pure: [`metadata`] (how subscription
+//! payloads are merged) and the private `codec` (column values, timestamp precision, and the one
+//! place where database errors become [`ControlError`]s).
+//!
+//! Data flow: a [`ControlStore`] call runs its statements on the dialect's pools (readers,
+//! durable writers, relaxed bookkeeping), decodes rows into `vocab` types through `codec`, and
+//! returns typed errors only: no `sqlx` error crosses this module's boundary (the PostgreSQL
+//! store still takes and lends its pool, for callers that share it).
 
 mod codec;
+mod dialect;
 pub mod metadata;
 pub mod postgres;
 pub mod sqlite;
+pub mod store;
+
+pub use dialect::Dialect;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -65,14 +81,20 @@ pub enum ControlError {
     /// The number of unfinished jobs reached `queueSize`; nothing was written.
     #[error("Tenant operation job queue is full. Please try again later.")]
     QueueFull,
+    /// The database cannot be reached or is busy (lost connection, exhausted pool, SQLite's
+    /// busy timeout): retrying later may succeed.
     #[error("control plane unavailable: {0}")]
     Unavailable(String),
+    /// A stored value is not a valid domain value, or the schema is newer than this build.
     #[error("control plane data is inconsistent: {0}")]
     Corrupt(String),
+    /// The database refused a statement for a reason retrying will not cure. The driver's error
+    /// is kept as the source, without exposing its type.
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    /// The schema could not be brought up to date.
     #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migration(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What happened when a task attempt reported its outcome.
