@@ -130,9 +130,11 @@ async fn migrate(pool: &SqlitePool) -> Result<(), ControlError> {
     .fetch_one(&mut *tx)
     .await?;
     if !tracked && version > 0 {
-        migrator.skip(&mut *tx, Some(version)).await?;
+        migrator.run_direct(Some(version), &mut *tx, true).await?;
     }
-    migrator.run(&mut *tx).await?;
+    // `run_direct` rather than `run`: over a transaction's connection, `run`'s future is not
+    // provably `Send` (sqlx's "`Acquire` is not general enough"), and callers spawn it.
+    migrator.run_direct(None, &mut *tx, false).await?;
     // PRAGMA takes no bind parameters; the value is our own.
     sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA user_version = {latest}")))
         .execute(&mut *tx)
