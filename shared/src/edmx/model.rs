@@ -1,0 +1,1040 @@
+//! CSN → the EDM of one service: entity types with their flattened properties, navigation
+//! properties (partners, referential constraints, cascades), entity sets with their bindings,
+//! complex types, actions and functions, and the annotations of each target. This is the
+//! compiler's OData transformation (flat format) and its EDM preprocessing, for the
+//! constructs we support; anything else is an [`EdmxError::Unsupported`] naming its place.
+
+use serde_json::{Map, Value};
+
+use super::EdmxError;
+use super::annotations::{self, Annotation};
+use crate::csn::{Builtin, Csn, Resolved, Scalar};
+
+/// The EDM of one service.
+#[derive(Debug, Default)]
+pub(super) struct Service {
+    pub namespace: String,
+    pub entity_sets: Vec<EntitySet>,
+    pub imports: Vec<OperationImport>,
+    pub entity_types: Vec<EntityType>,
+    pub complex_types: Vec<ComplexType>,
+    pub operations: Vec<Operation>,
+    /// `<Annotations Target=…>` blocks, in the compiler's order.
+    pub annotations: Vec<(String, Vec<Annotation>)>,
+}
+
+#[derive(Debug)]
+pub(super) struct EntitySet {
+    pub name: String,
+    pub entity_type: String,
+    /// (navigation property path, target entity set)
+    pub bindings: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub(super) struct OperationImport {
+    pub is_action: bool,
+    pub name: String,
+    pub operation: String,
+    pub entity_set: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct EntityType {
+    pub name: String,
+    pub keys: Vec<String>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug)]
+pub(super) struct ComplexType {
+    pub name: String,
+    pub properties: Vec<Member>,
+}
+
+#[derive(Debug)]
+pub(super) enum Member {
+    Property(TypedItem),
+    Navigation(NavigationProperty),
+}
+
+/// A property, parameter or return type: a name, the EDM type and its facets as attributes.
+#[derive(Debug, Clone)]
+pub(super) struct TypedItem {
+    pub name: String,
+    /// Attributes after `Name`, in the compiler's order (`Type`, facets, `Nullable`, `DefaultValue`).
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug)]
+pub(super) struct NavigationProperty {
+    pub name: String,
+    pub target_type: String,
+    pub collection: bool,
+    pub not_null: bool,
+    pub partner: Option<String>,
+    /// (dependent property, principal property)
+    pub constraints: Vec<(String, String)>,
+    pub cascade: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Operation {
+    pub is_action: bool,
+    pub name: String,
+    pub bound: bool,
+    pub entity_set_path: Option<String>,
+    pub parameters: Vec<TypedItem>,
+    pub return_type: Option<TypedItem>,
+}
+
+/// One element after flattening, with what the EDM needs of it.
+#[derive(Debug, Clone)]
+struct Flat<'a> {
+    name: String,
+    element: &'a Map<String, Value>,
+    key: bool,
+    not_null: bool,
+    shape: Shape<'a>,
+    /// Annotations as they end up on the property (rewritten, with generated ones).
+    annotations: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+enum Shape<'a> {
+    Scalar(Scalar),
+    ScalarCollection(Scalar),
+    Association {
+        target: &'a str,
+        to_many: bool,
+        composition: bool,
+        on: Option<&'a Vec<Value>>,
+        /// (foreign key property, target key property), for managed associations.
+        foreign_keys: Vec<(String, String)>,
+    },
+}
+
+pub(super) fn build(csn: &Csn, service: &str) -> Result<Service, EdmxError> {
+    match csn.definition(service) {
+        Some(def) if def.get("kind").and_then(Value::as_str) == Some("service") => {}
+        _ => return Err(EdmxError::UnknownService(service.to_owned())),
+    }
+    let builder = Builder { csn, service };
+    builder.service()
+}
+
+struct Builder<'a> {
+    csn: &'a Csn,
+    service: &'a str,
+}
+
+impl<'a> Builder<'a> {
+    /// The service-local EDM name of a definition (`S.Orders.items` → `Orders_items`), if it
+    /// belongs to the service.
+    fn local_name(&self, name: &str) -> Option<String> {
+        name.strip_prefix(self.service)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .map(|rest| rest.replace('.', "_"))
+    }
+
+    fn qualified(&self, local: &str) -> String {
+        format!("{}.{local}", self.service)
+    }
+
+    fn members(&self) -> impl Iterator<Item = (&'a String, &'a Map<String, Value>)> + 'a {
+        let prefix = format!("{}.", self.service);
+        self.csn
+            .definitions
+            .iter()
+            .filter(move |(name, _)| name.starts_with(&prefix))
+            .filter_map(|(name, def)| def.as_object().map(|d| (name, d)))
+    }
+
+    fn is_entity(def: &Map<String, Value>) -> bool {
+        def.get("kind").and_then(Value::as_str) == Some("entity")
+            && def.get("abstract") != Some(&Value::Bool(true))
+    }
+
+    fn service(&self) -> Result<Service, EdmxError> {
+        let mut service = Service {
+            namespace: self.service.to_owned(),
+            ..Service::default()
+        };
+        if let Some(def) = self.csn.definition(self.service) {
+            let rewritten = annotations::rewrite_entity(def);
+            let translated = self.translate(&rewritten, self.service)?;
+            if !translated.is_empty() {
+                service
+                    .annotations
+                    .push((format!("{}.EntityContainer", self.service), translated));
+            }
+        }
+        let mut bound_operations = Vec::new();
+        let mut unbound = Vec::new();
+        for (name, def) in self.members() {
+            let kind = def.get("kind").and_then(Value::as_str).unwrap_or_default();
+            if Self::is_entity(def) {
+                self.entity(name, def, &mut service, &mut bound_operations)?;
+            } else if kind == "action" || kind == "function" {
+                unbound.push((name, def));
+            } else if kind == "type" && def.get("elements").is_some() {
+                let local = self.local_name(name).unwrap_or_default();
+                let flat = self.flatten_definition(name, def)?;
+                service.complex_types.push(ComplexType {
+                    name: local.clone(),
+                    properties: self.members_of(&flat)?,
+                });
+                self.element_annotations(&self.qualified(&local), &flat, &mut service)?;
+            }
+        }
+        service.operations.extend(bound_operations);
+        for (name, def) in unbound {
+            let local = self.local_name(name).unwrap_or_default();
+            let operation = self.operation(name, &local, def, None, &mut service)?;
+            let returns_entity = def
+                .get("returns")
+                .and_then(|r| r.get("type"))
+                .and_then(Value::as_str)
+                .filter(|t| self.csn.definition(t).is_some_and(Self::is_entity))
+                .and_then(|t| self.local_name(t));
+            service.imports.push(OperationImport {
+                is_action: operation.is_action,
+                name: local.clone(),
+                operation: self.qualified(&local),
+                entity_set: returns_entity,
+            });
+            let translated = self.translate(&annotations::rewrite_element(def), name)?;
+            let target = format!(
+                "{}{}",
+                self.qualified(&local),
+                self.signature(&operation, def, None)
+            );
+            service.operations.push(operation);
+            if !translated.is_empty() {
+                service.annotations.push((target, translated));
+            }
+        }
+        Ok(service)
+    }
+
+    fn translate(
+        &self,
+        rewritten: &Map<String, Value>,
+        location: &str,
+    ) -> Result<Vec<Annotation>, EdmxError> {
+        annotations::translate(rewritten).map_err(|e| EdmxError::Unsupported {
+            location: format!("{location}: {}", e.annotation),
+            construct: e.reason,
+        })
+    }
+
+    fn entity(
+        &self,
+        name: &str,
+        def: &'a Map<String, Value>,
+        service: &mut Service,
+        operations: &mut Vec<Operation>,
+    ) -> Result<(), EdmxError> {
+        let local = self.local_name(name).unwrap_or_default();
+        let mut flat = self.flatten_definition(name, def)?;
+        self.add_localized(name, def, &mut flat)?;
+        let keys = flat
+            .iter()
+            .filter(|f| f.key && !matches!(f.shape, Shape::Association { .. }))
+            .map(|f| f.name.clone())
+            .collect();
+        let members = self.members_of(&flat)?;
+        let bindings = members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Navigation(nav) => nav
+                    .target_type
+                    .strip_prefix(&format!("{}.", self.service))
+                    .map(|set| (nav.name.clone(), set.to_owned())),
+                Member::Property(_) => None,
+            })
+            .collect();
+        service.entity_types.push(EntityType {
+            name: local.clone(),
+            keys,
+            members,
+        });
+        service.entity_sets.push(EntitySet {
+            name: local.clone(),
+            entity_type: self.qualified(&local),
+            bindings,
+        });
+        // annotations: entity type, entity set, elements, bound actions
+        let translated = self.translate(&annotations::rewrite_entity(def), name)?;
+        let (on_set, on_type): (Vec<Annotation>, Vec<Annotation>) =
+            translated.into_iter().partition(|a| {
+                !a.applies_to.is_empty()
+                    && a.applies_to
+                        .iter()
+                        .any(|t| *t == "EntitySet" || *t == "Collection")
+            });
+        let on_type: Vec<Annotation> = on_type;
+        let mut on_type_too: Vec<Annotation> = on_set
+            .iter()
+            .filter(|a| a.applies_to.contains(&"EntityType"))
+            .cloned()
+            .collect();
+        let mut type_annotations = on_type;
+        type_annotations.append(&mut on_type_too);
+        if !type_annotations.is_empty() {
+            service
+                .annotations
+                .push((self.qualified(&local), type_annotations));
+        }
+        if !on_set.is_empty() {
+            service
+                .annotations
+                .push((format!("{}.EntityContainer/{local}", self.service), on_set));
+        }
+        self.element_annotations(&self.qualified(&local), &flat, service)?;
+        if let Some(Value::Object(actions)) = def.get("actions") {
+            for (action_name, action) in actions {
+                let action = action.as_object().ok_or_else(|| EdmxError::Unsupported {
+                    location: format!("{name}.actions.{action_name}"),
+                    construct: "an action that is not an object".into(),
+                })?;
+                let operation =
+                    self.operation(action_name, action_name, action, Some(&local), service)?;
+                let target = format!(
+                    "{}{}",
+                    self.qualified(action_name),
+                    self.signature(&operation, action, Some(&local))
+                );
+                let translated =
+                    self.translate(&annotations::rewrite_element(action), action_name)?;
+                operations.push(operation);
+                if !translated.is_empty() {
+                    service.annotations.push((target, translated));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter type list of an annotation target for an action or function.
+    fn signature(
+        &self,
+        operation: &Operation,
+        _def: &Map<String, Value>,
+        bound_to: Option<&str>,
+    ) -> String {
+        let mut types = Vec::new();
+        if let Some(entity) = bound_to {
+            types.push(self.qualified(entity));
+        }
+        if !operation.is_action {
+            types.extend(
+                operation
+                    .parameters
+                    .iter()
+                    .skip(usize::from(bound_to.is_some()))
+                    .filter_map(|p| p.attributes.first().map(|(_, t)| t.clone())),
+            );
+        }
+        format!("({})", types.join(","))
+    }
+
+    fn element_annotations(
+        &self,
+        owner: &str,
+        flat: &[Flat<'_>],
+        service: &mut Service,
+    ) -> Result<(), EdmxError> {
+        for element in flat {
+            let translated =
+                self.translate(&element.annotations, &format!("{owner}/{}", element.name))?;
+            if !translated.is_empty() {
+                service
+                    .annotations
+                    .push((format!("{owner}/{}", element.name), translated));
+            }
+        }
+        Ok(())
+    }
+
+    fn operation(
+        &self,
+        location: &str,
+        name: &str,
+        def: &'a Map<String, Value>,
+        bound_to: Option<&str>,
+        service: &mut Service,
+    ) -> Result<Operation, EdmxError> {
+        let is_action = def.get("kind").and_then(Value::as_str) == Some("action");
+        let mut parameters = Vec::new();
+        if let Some(entity) = bound_to {
+            parameters.push(TypedItem {
+                name: "in".into(),
+                attributes: vec![("Type", self.qualified(entity))],
+            });
+        }
+        if let Some(Value::Object(params)) = def.get("params") {
+            for (param_name, param) in params {
+                let param = param.as_object().ok_or_else(|| EdmxError::Unsupported {
+                    location: format!("{location}.params.{param_name}"),
+                    construct: "a parameter that is not an object".into(),
+                })?;
+                let mut item = self.typed_item(
+                    &format!("{location}.params.{param_name}"),
+                    param_name,
+                    param,
+                    service,
+                )?;
+                item.attributes.retain(|(a, _)| *a != "DefaultValue");
+                parameters.push(item);
+            }
+        }
+        let mut entity_set_path = None;
+        let return_type = match def.get("returns").and_then(Value::as_object) {
+            Some(returns) => {
+                let item = if returns.get("elements").is_some() {
+                    let complex = format!("return_{}", self.qualified(name).replace('.', "_"));
+                    let flat = self.flatten(
+                        location,
+                        returns
+                            .get("elements")
+                            .and_then(Value::as_object)
+                            .into_iter()
+                            .flatten(),
+                        "",
+                        false,
+                    )?;
+                    service.complex_types.push(ComplexType {
+                        name: complex.clone(),
+                        properties: self.members_of(&flat)?,
+                    });
+                    TypedItem {
+                        name: String::new(),
+                        attributes: vec![("Type", self.qualified(&complex))],
+                    }
+                } else {
+                    self.typed_item(&format!("{location}.returns"), "", returns, service)?
+                };
+                if let Some(entity) = bound_to
+                    && item.attributes.first().map(|(_, t)| t.as_str())
+                        == Some(self.qualified(entity).as_str())
+                {
+                    entity_set_path = Some("in".to_owned());
+                }
+                Some(item)
+            }
+            None => None,
+        };
+        Ok(Operation {
+            is_action,
+            name: name.to_owned(),
+            bound: bound_to.is_some(),
+            entity_set_path,
+            parameters,
+            return_type,
+        })
+    }
+
+    /// A parameter or return type: a scalar, a collection of scalars or a (collection of a)
+    /// service entity or type.
+    fn typed_item(
+        &self,
+        location: &str,
+        name: &str,
+        def: &Map<String, Value>,
+        _service: &mut Service,
+    ) -> Result<TypedItem, EdmxError> {
+        let (inner, collection) = match def.get("items").and_then(Value::as_object) {
+            Some(items) => (items, true),
+            None => (def, false),
+        };
+        if let Some(type_name) = inner.get("type").and_then(Value::as_str)
+            && let Some(local) = self.local_name(type_name)
+            && self
+                .csn
+                .definition(type_name)
+                .is_some_and(|d| Self::is_entity(d) || d.get("elements").is_some())
+        {
+            let edm = self.qualified(&local);
+            let edm = if collection {
+                format!("Collection({edm})")
+            } else {
+                edm
+            };
+            return Ok(TypedItem {
+                name: name.to_owned(),
+                attributes: vec![("Type", edm)],
+            });
+        }
+        match self.csn.resolve(location, inner)? {
+            Resolved::Scalar(scalar) => {
+                let mut attributes = scalar_attributes(&scalar, collection);
+                if collection {
+                    attributes.push(("Nullable", "true".into()));
+                }
+                if def.get("notNull") == Some(&Value::Bool(true)) {
+                    attributes.push(("Nullable", "false".into()));
+                }
+                Ok(TypedItem {
+                    name: name.to_owned(),
+                    attributes,
+                })
+            }
+            _ => Err(EdmxError::Unsupported {
+                location: location.to_owned(),
+                construct: "a structured or association type outside the service".into(),
+            }),
+        }
+    }
+
+    fn flatten_definition(
+        &self,
+        name: &str,
+        def: &'a Map<String, Value>,
+    ) -> Result<Vec<Flat<'a>>, EdmxError> {
+        let elements = def
+            .get("elements")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten();
+        self.flatten(name, elements, "", false)
+    }
+
+    fn flatten(
+        &self,
+        owner: &str,
+        elements: impl Iterator<Item = (&'a String, &'a Value)>,
+        prefix: &str,
+        key: bool,
+    ) -> Result<Vec<Flat<'a>>, EdmxError> {
+        self.flatten_with(owner, elements, prefix, key, true)
+    }
+
+    /// Flattens elements; without `all_associations` only key associations are kept (enough
+    /// for foreign keys, and no endless walk along self-referencing associations).
+    fn flatten_with(
+        &self,
+        owner: &str,
+        elements: impl Iterator<Item = (&'a String, &'a Value)>,
+        prefix: &str,
+        key: bool,
+        all_associations: bool,
+    ) -> Result<Vec<Flat<'a>>, EdmxError> {
+        let mut out = Vec::new();
+        for (element_name, element) in elements {
+            let location = format!("{owner}.{element_name}");
+            let element = element.as_object().ok_or_else(|| EdmxError::Unsupported {
+                location: location.clone(),
+                construct: "an element that is not an object".into(),
+            })?;
+            if crate::csn::is_set(element.get("@cds.api.ignore")) {
+                continue;
+            }
+            let name = format!("{prefix}{element_name}");
+            let key = key || element.get("key") == Some(&Value::Bool(true));
+            let not_null = element.get("notNull") == Some(&Value::Bool(true));
+            if let Some(Value::Object(items)) = element.get("items") {
+                let Resolved::Scalar(scalar) = self.csn.resolve(&location, items)? else {
+                    return Err(EdmxError::Unsupported {
+                        location,
+                        construct: "an arrayed element of structures".into(),
+                    });
+                };
+                out.push(Flat {
+                    name,
+                    element,
+                    key,
+                    not_null,
+                    shape: Shape::ScalarCollection(scalar),
+                    annotations: annotations::rewrite_element(element),
+                });
+                continue;
+            }
+            match self.csn.resolve(&location, element)? {
+                Resolved::Scalar(scalar) => {
+                    let mut annotations = annotations::rewrite_element(element);
+                    self.generated_annotations(&location, element, key, &scalar, &mut annotations)?;
+                    out.push(Flat {
+                        name,
+                        element,
+                        key,
+                        not_null,
+                        shape: Shape::Scalar(scalar),
+                        annotations,
+                    });
+                }
+                Resolved::Structured(sub) => {
+                    out.extend(self.flatten_with(
+                        &location,
+                        sub.iter(),
+                        &format!("{name}_"),
+                        key,
+                        all_associations,
+                    )?);
+                }
+                Resolved::Association(_) if !all_associations && !key => {}
+                Resolved::Association(association) => {
+                    let composition =
+                        element.get("type").and_then(Value::as_str) == Some("cds.Composition");
+                    let on = element.get("on").and_then(Value::as_array);
+                    let mut foreign_keys = Vec::new();
+                    let mut fk_elements = Vec::new();
+                    if on.is_none() {
+                        for (fk, target_key, fk_flat) in self.foreign_keys(
+                            &location,
+                            association.target,
+                            association.keys,
+                            &name,
+                        )? {
+                            foreign_keys.push((fk, target_key));
+                            fk_elements.push(fk_flat);
+                        }
+                    }
+                    let annotations = annotations::rewrite_element(element);
+                    for fk in &mut fk_elements {
+                        let mut merged = annotations.clone();
+                        for (k, v) in &fk.annotations {
+                            merged.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        fk.annotations = merged;
+                        fk.key = key;
+                        fk.not_null = fk.not_null || key || not_null;
+                    }
+                    out.push(Flat {
+                        name,
+                        element,
+                        key,
+                        not_null,
+                        shape: Shape::Association {
+                            target: association.target,
+                            to_many: association.to_many,
+                            composition,
+                            on,
+                            foreign_keys,
+                        },
+                        annotations,
+                    });
+                    out.extend(fk_elements);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The foreign keys of a managed association named `name`: (foreign key, target key, the
+    /// foreign key as a flat element), following keys that are themselves associations or
+    /// structures.
+    fn foreign_keys(
+        &self,
+        location: &str,
+        target: &'a str,
+        keys: Option<&'a Vec<Value>>,
+        name: &str,
+    ) -> Result<Vec<(String, String, Flat<'a>)>, EdmxError> {
+        let target_def = self
+            .csn
+            .definition(target)
+            .ok_or_else(|| EdmxError::Unsupported {
+                location: location.to_owned(),
+                construct: format!("an association to the unknown entity '{target}'"),
+            })?;
+        let target_elements = target_def
+            .get("elements")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten();
+        let target_flat = self.flatten_with(target, target_elements, "", false, false)?;
+        let key_refs: Vec<(String, String)> = match keys {
+            Some(keys) => keys
+                .iter()
+                .map(|k| {
+                    let path: Vec<&str> = k
+                        .get("ref")
+                        .and_then(Value::as_array)
+                        .map(|r| r.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let alias = k
+                        .get("as")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| path.join("_"), str::to_owned);
+                    (path.join("_"), alias)
+                })
+                .collect(),
+            None => target_flat
+                .iter()
+                .filter(|f| f.key && !matches!(f.shape, Shape::Association { .. }))
+                .map(|f| (f.name.clone(), f.name.clone()))
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for (path, alias) in key_refs {
+            let matching: Vec<&Flat<'a>> = target_flat
+                .iter()
+                .filter(|f| !matches!(f.shape, Shape::Association { .. }))
+                .filter(|f| f.name == path || f.name.starts_with(&format!("{path}_")))
+                .collect();
+            if matching.is_empty() {
+                return Err(EdmxError::Unsupported {
+                    location: location.to_owned(),
+                    construct: format!("a foreign key '{path}' not found in '{target}'"),
+                });
+            }
+            for target_key in matching {
+                let suffix = &target_key.name[path.len()..];
+                let fk_name = format!("{name}_{alias}{suffix}");
+                let mut fk = target_key.clone();
+                fk.name = fk_name.clone();
+                fk.annotations = Map::new();
+                fk.not_null = false;
+                out.push((fk_name, target_key.name.clone(), fk));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Annotations the compiler adds to a scalar property: computed default values, allowed
+    /// values of enums.
+    fn generated_annotations(
+        &self,
+        location: &str,
+        element: &Map<String, Value>,
+        key: bool,
+        scalar: &Scalar,
+        annotations: &mut Map<String, Value>,
+    ) -> Result<(), EdmxError> {
+        let computed_default = element
+            .get("default")
+            .is_some_and(|d| d.get("val").is_none() && d.get("#").is_none());
+        if (key
+            && scalar.builtin == Builtin::Uuid
+            && element.get("type").and_then(Value::as_str) == Some("cds.UUID"))
+            || computed_default
+        {
+            annotations
+                .entry("@Core.ComputedDefaultValue")
+                .or_insert(Value::Bool(true));
+        }
+        if let Some(enumeration) = self.enum_of(location, element)? {
+            let values: Vec<Value> = enumeration
+                .iter()
+                .map(|(symbol, entry)| {
+                    let value = entry
+                        .get("val")
+                        .cloned()
+                        .unwrap_or_else(|| Value::String(symbol.clone()));
+                    serde_json::json!({"$symbol": symbol, "Value": value})
+                })
+                .collect();
+            annotations
+                .entry("@Validation.AllowedValues")
+                .or_insert(Value::Array(values));
+        }
+        Ok(())
+    }
+
+    /// The `enum` of an element, from itself or the types it derives from.
+    fn enum_of(
+        &self,
+        location: &str,
+        element: &'a Map<String, Value>,
+    ) -> Result<Option<&'a Map<String, Value>>, EdmxError> {
+        let mut current = element;
+        for _ in 0..32 {
+            if let Some(Value::Object(e)) = current.get("enum") {
+                return Ok(Some(e));
+            }
+            match current.get("type").and_then(Value::as_str) {
+                Some(t) if !t.starts_with("cds.") => {
+                    current = self
+                        .csn
+                        .definition(t)
+                        .ok_or_else(|| EdmxError::Unsupported {
+                            location: location.to_owned(),
+                            construct: format!("the unknown type '{t}'"),
+                        })?;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The generated `texts` and `localized` associations of an entity with localized
+    /// elements whose texts entity the service exposes.
+    fn add_localized(
+        &self,
+        name: &str,
+        def: &'a Map<String, Value>,
+        flat: &mut Vec<Flat<'a>>,
+    ) -> Result<(), EdmxError> {
+        let has_localized = def
+            .get("elements")
+            .and_then(Value::as_object)
+            .is_some_and(|e| {
+                e.values()
+                    .any(|el| el.get("localized") == Some(&Value::Bool(true)))
+            });
+        let texts = format!("{name}.texts");
+        let Some((texts_name, _)) = self.csn.definitions.get_key_value(&texts) else {
+            return Ok(());
+        };
+        if !has_localized
+            || flat
+                .iter()
+                .any(|f| f.name == "texts" || f.name == "localized")
+        {
+            return Ok(());
+        }
+        let keys: Vec<String> = flat
+            .iter()
+            .filter(|f| f.key && !matches!(f.shape, Shape::Association { .. }))
+            .map(|f| f.name.clone())
+            .collect();
+        for (element_name, to_many) in [("texts", true), ("localized", false)] {
+            let constraints = if to_many {
+                Vec::new()
+            } else {
+                keys.iter().map(|k| (k.clone(), k.clone())).collect()
+            };
+            flat.push(Flat {
+                name: element_name.into(),
+                element: def,
+                key: false,
+                not_null: false,
+                shape: Shape::Association {
+                    target: texts_name.as_str(),
+                    to_many,
+                    composition: to_many,
+                    on: None,
+                    foreign_keys: constraints,
+                },
+                annotations: Map::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn members_of(&self, flat: &[Flat<'a>]) -> Result<Vec<Member>, EdmxError> {
+        let mut members = Vec::new();
+        for element in flat {
+            match &element.shape {
+                Shape::Scalar(scalar) | Shape::ScalarCollection(scalar) => {
+                    let collection = matches!(element.shape, Shape::ScalarCollection(_));
+                    let mut attributes = scalar_attributes(scalar, collection);
+                    if collection {
+                        attributes.push(("Nullable", (!element.not_null).to_string()));
+                    } else if (element.key
+                        && element.element.get("notNull") != Some(&Value::Bool(false)))
+                        || element.not_null
+                    {
+                        attributes.push(("Nullable", "false".into()));
+                    }
+                    if let Some(default) = default_value(element)
+                        && !element
+                            .annotations
+                            .contains_key("@Core.ComputedDefaultValue")
+                    {
+                        attributes.push(("DefaultValue", default));
+                    }
+                    if scalar.builtin == Builtin::Decimal
+                        && scalar.precision.is_none()
+                        && scalar.scale.is_none()
+                    {
+                        attributes.push(("Scale", "variable".into()));
+                    }
+                    members.push(Member::Property(TypedItem {
+                        name: element.name.clone(),
+                        attributes,
+                    }));
+                }
+                Shape::Association {
+                    target,
+                    to_many,
+                    composition,
+                    on,
+                    foreign_keys,
+                } => {
+                    let Some(local) = self.local_name(target) else {
+                        return Err(EdmxError::Unsupported {
+                            location: element.name.clone(),
+                            construct: format!("an association to '{target}' outside the service"),
+                        });
+                    };
+                    let partner = self.partner(element, target, *on);
+                    let constraints = if *to_many {
+                        Vec::new()
+                    } else if let Some(on) = on {
+                        if *composition && partner.is_none() {
+                            Vec::new()
+                        } else {
+                            on_condition_pairs(&element.name, on)
+                        }
+                    } else {
+                        foreign_keys.clone()
+                    };
+                    members.push(Member::Navigation(NavigationProperty {
+                        name: element.name.clone(),
+                        target_type: self.qualified(&local),
+                        collection: *to_many,
+                        not_null: !*to_many && (element.not_null || element.key),
+                        partner,
+                        constraints,
+                        cascade: *composition,
+                    }));
+                }
+            }
+        }
+        Ok(members)
+    }
+
+    /// The partner of an association: the target's association that is this one's backlink
+    /// (`on target.back = $self`), or whose backlink this one is.
+    fn partner(&self, element: &Flat<'a>, target: &str, on: Option<&Vec<Value>>) -> Option<String> {
+        if let Some(back) = on.and_then(|on| self_backlink(&element.name, on)) {
+            return Some(back);
+        }
+        // the other direction: a target association whose on condition is `<it>.<me> = $self`
+        let owner = self.owner_of(element)?;
+        let target_def = self.csn.definition(target)?;
+        target_def
+            .get("elements")
+            .and_then(Value::as_object)?
+            .iter()
+            .find(|(other, el)| {
+                el.get("target").and_then(Value::as_str) == Some(owner)
+                    && el
+                        .get("on")
+                        .and_then(Value::as_array)
+                        .and_then(|on| self_backlink(other, on))
+                        .as_deref()
+                        == Some(element.name.as_str())
+            })
+            .map(|(other, _)| other.clone())
+    }
+
+    /// The definition owning a flat element (by identity of its element map).
+    fn owner_of(&self, element: &Flat<'a>) -> Option<&'a str> {
+        self.csn.definitions.iter().find_map(|(name, def)| {
+            def.get("elements")
+                .and_then(Value::as_object)?
+                .values()
+                .any(|e| {
+                    e.as_object()
+                        .is_some_and(|e| std::ptr::eq(e, element.element))
+                })
+                .then_some(name.as_str())
+        })
+    }
+}
+
+/// `[{ref:[me, back]}, "=", {ref:["$self"]}]` → `back`.
+fn self_backlink(me: &str, on: &[Value]) -> Option<String> {
+    let [left, Value::String(op), right] = on else {
+        return None;
+    };
+    let refs = |v: &Value| -> Option<Vec<String>> {
+        v.get("ref")?
+            .as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (left, right) = (refs(left)?, refs(right)?);
+    let (path, this) = if right == ["$self"] {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    (op == "=" && this == ["$self"] && path.len() == 2 && path[0] == me).then(|| path[1].clone())
+}
+
+/// Referential constraints of an unmanaged to-one association: `me.x = y` → (y, x).
+fn on_condition_pairs(me: &str, on: &[Value]) -> Vec<(String, String)> {
+    let refs = |v: &Value| -> Option<Vec<String>> {
+        v.get("ref")?
+            .as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut pairs = Vec::new();
+    for window in on.windows(3) {
+        let [left, Value::String(op), right] = window else {
+            continue;
+        };
+        if op != "=" {
+            continue;
+        }
+        let (Some(left), Some(right)) = (refs(left), refs(right)) else {
+            continue;
+        };
+        let (target, local) = if left.first().map(String::as_str) == Some(me) {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        if target.first().map(String::as_str) != Some(me)
+            || local.first().is_some_and(|s| s.starts_with('$'))
+        {
+            continue;
+        }
+        pairs.push((local.join("_"), target[1..].join("_")));
+    }
+    pairs
+}
+
+fn edm_type(builtin: Builtin) -> &'static str {
+    match builtin {
+        Builtin::Uuid => "Edm.Guid",
+        Builtin::Boolean => "Edm.Boolean",
+        Builtin::UInt8 => "Edm.Byte",
+        Builtin::Int16 => "Edm.Int16",
+        Builtin::Int32 | Builtin::Integer => "Edm.Int32",
+        Builtin::Int64 => "Edm.Int64",
+        Builtin::Decimal => "Edm.Decimal",
+        Builtin::Double => "Edm.Double",
+        Builtin::Date => "Edm.Date",
+        Builtin::Time => "Edm.TimeOfDay",
+        Builtin::DateTime | Builtin::Timestamp => "Edm.DateTimeOffset",
+        Builtin::String | Builtin::LargeString => "Edm.String",
+        Builtin::Binary | Builtin::LargeBinary => "Edm.Binary",
+        Builtin::Vector | Builtin::Map => "Edm.PrimitiveType",
+    }
+}
+
+/// `Type` and the facets the compiler writes for a scalar (`addTypeFacets`), without the
+/// variable scale of an unconstrained decimal (written after `DefaultValue`).
+fn scalar_attributes(scalar: &Scalar, collection: bool) -> Vec<(&'static str, String)> {
+    let edm = edm_type(scalar.builtin);
+    let mut attributes = vec![(
+        "Type",
+        if collection {
+            format!("Collection({edm})")
+        } else {
+            edm.to_owned()
+        },
+    )];
+    if let Some(length) = scalar.length {
+        attributes.push(("MaxLength", length.to_string()));
+    }
+    if let Some(precision) = scalar.precision {
+        attributes.push(("Precision", precision.to_string()));
+    }
+    if let Some(scale) = scalar.scale {
+        attributes.push(("Scale", scale.to_string()));
+    } else if scalar.builtin == Builtin::Timestamp {
+        attributes.push(("Precision", "7".into()));
+    }
+    attributes
+}
+
+/// The literal default of an element, as the compiler writes it into `DefaultValue`.
+fn default_value(element: &Flat<'_>) -> Option<String> {
+    let default = element.element.get("default")?;
+    match default.get("val")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
