@@ -104,6 +104,8 @@ struct Flat<'a> {
 enum Shape<'a> {
     Scalar(Scalar),
     ScalarCollection(Scalar),
+    /// `many T` of a structured type `T`: a collection of the complex type made for it.
+    ComplexCollection(String),
     Association {
         target: &'a str,
         to_many: bool,
@@ -114,18 +116,26 @@ enum Shape<'a> {
     },
 }
 
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
 pub(super) fn build(csn: &Csn, service: &str) -> Result<Service, EdmxError> {
     match csn.definition(service) {
         Some(def) if def.get("kind").and_then(Value::as_str) == Some("service") => {}
         _ => return Err(EdmxError::UnknownService(service.to_owned())),
     }
-    let builder = Builder { csn, service };
+    let builder = Builder {
+        csn,
+        service,
+        used_types: std::cell::RefCell::default(),
+    };
     builder.service()
 }
 
 struct Builder<'a> {
     csn: &'a Csn,
     service: &'a str,
+    /// Structured types outside the service used as `many T`: (complex type name, type).
+    used_types: std::cell::RefCell<Vec<(String, &'a str)>>,
 }
 
 impl<'a> Builder<'a> {
@@ -187,12 +197,23 @@ impl<'a> Builder<'a> {
                 self.element_annotations(&self.qualified(&local), &flat, &mut service)?;
             }
         }
+        let used_types = self.used_types.borrow().clone();
+        for (complex, type_name) in used_types {
+            let def = self.csn.definition(type_name).unwrap_or(&EMPTY);
+            let flat = self.flatten_definition(type_name, def)?;
+            service.complex_types.push(ComplexType {
+                name: complex.clone(),
+                properties: self.members_of(&flat)?,
+            });
+            self.element_annotations(&self.qualified(&complex), &flat, &mut service)?;
+        }
         service.operations.extend(bound_operations);
         for (name, def) in unbound {
             let local = self.local_name(name).unwrap_or_default();
             let operation = self.operation(name, &local, def, None, &mut service)?;
             let returns_entity = def
                 .get("returns")
+                .map(|r| r.get("items").unwrap_or(r))
                 .and_then(|r| r.get("type"))
                 .and_then(Value::as_str)
                 .filter(|t| self.csn.definition(t).is_some_and(Self::is_entity))
@@ -534,6 +555,25 @@ impl<'a> Builder<'a> {
             let key = key || element.get("key") == Some(&Value::Bool(true));
             let not_null = element.get("notNull") == Some(&Value::Bool(true));
             if let Some(Value::Object(items)) = element.get("items") {
+                if let Some(type_name) = items.get("type").and_then(Value::as_str)
+                    && let Some((type_name, _)) = self.csn.definitions.get_key_value(type_name)
+                    && matches!(self.csn.resolve(&location, items)?, Resolved::Structured(_))
+                {
+                    let complex = type_name.replace('.', "_");
+                    let mut used = self.used_types.borrow_mut();
+                    if !used.iter().any(|(name, _)| *name == complex) {
+                        used.push((complex.clone(), type_name.as_str()));
+                    }
+                    out.push(Flat {
+                        name,
+                        element,
+                        key,
+                        not_null,
+                        shape: Shape::ComplexCollection(self.qualified(&complex)),
+                        annotations: annotations::rewrite_element(element),
+                    });
+                    continue;
+                }
                 let Resolved::Scalar(scalar) = self.csn.resolve(&location, items)? else {
                     return Err(EdmxError::Unsupported {
                         location,
@@ -697,7 +737,7 @@ impl<'a> Builder<'a> {
     fn generated_annotations(
         &self,
         location: &str,
-        element: &Map<String, Value>,
+        element: &'a Map<String, Value>,
         key: bool,
         scalar: &Scalar,
         annotations: &mut Map<String, Value>,
@@ -847,6 +887,15 @@ impl<'a> Builder<'a> {
                         attributes,
                     }));
                 }
+                Shape::ComplexCollection(complex) => {
+                    members.push(Member::Property(TypedItem {
+                        name: element.name.clone(),
+                        attributes: vec![
+                            ("Type", format!("Collection({complex})")),
+                            ("Nullable", (!element.not_null).to_string()),
+                        ],
+                    }));
+                }
                 Shape::Association {
                     target,
                     to_many,
@@ -854,11 +903,9 @@ impl<'a> Builder<'a> {
                     on,
                     foreign_keys,
                 } => {
+                    // the compiler leaves out navigation to entities the service does not expose
                     let Some(local) = self.local_name(target) else {
-                        return Err(EdmxError::Unsupported {
-                            location: element.name.clone(),
-                            construct: format!("an association to '{target}' outside the service"),
-                        });
+                        continue;
                     };
                     let partner = self.partner(element, target, *on);
                     let constraints = if *to_many {
@@ -957,6 +1004,10 @@ fn on_condition_pairs(me: &str, on: &[Value]) -> Vec<(String, String)> {
             .map(|s| s.as_str().map(str::to_owned))
             .collect()
     };
+    // a condition on a value (`latest.isLatest = true`) is no referential constraint at all
+    if on.iter().any(|term| term.get("val").is_some()) {
+        return Vec::new();
+    }
     let mut pairs = Vec::new();
     for window in on.windows(3) {
         let [left, Value::String(op), right] = window else {
