@@ -224,16 +224,13 @@ impl<'a> Builder<'a> {
                 operation: self.qualified(&local),
                 entity_set: returns_entity,
             });
-            let translated = self.translate(&annotations::rewrite_element(def), name)?;
             let target = format!(
                 "{}{}",
                 self.qualified(&local),
                 self.signature(&operation, def, None)
             );
             service.operations.push(operation);
-            if !translated.is_empty() {
-                service.annotations.push((target, translated));
-            }
+            self.operation_annotations(name, &target, def, &mut service)?;
         }
         Ok(service)
     }
@@ -326,12 +323,54 @@ impl<'a> Builder<'a> {
                     self.qualified(action_name),
                     self.signature(&operation, action, Some(&local))
                 );
-                let translated =
-                    self.translate(&annotations::rewrite_element(action), action_name)?;
                 operations.push(operation);
-                if !translated.is_empty() {
-                    service.annotations.push((target, translated));
+                self.operation_annotations(action_name, &target, action, service)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The annotations of an action or function and of its parameters; parameters that may be
+    /// left out are marked `Core.OptionalParameter` as the compiler does (V4: a parameter with
+    /// a default, or a nullable parameter of a function).
+    fn operation_annotations(
+        &self,
+        location: &str,
+        target: &str,
+        def: &Map<String, Value>,
+        service: &mut Service,
+    ) -> Result<(), EdmxError> {
+        let translated = self.translate(&annotations::rewrite_element(def), location)?;
+        if !translated.is_empty() {
+            service.annotations.push((target.to_owned(), translated));
+        }
+        let is_function = def.get("kind").and_then(Value::as_str) == Some("function");
+        let Some(Value::Object(params)) = def.get("params") else {
+            return Ok(());
+        };
+        for (name, param) in params {
+            let Some(param) = param.as_object() else {
+                continue;
+            };
+            let mut rewritten = annotations::rewrite_element(param);
+            let user_set = rewritten
+                .iter()
+                .any(|(k, v)| k.starts_with("@Core.OptionalParameter") && !v.is_null());
+            if !user_set {
+                if let Some(default) = param.get("default").and_then(|d| d.get("val")) {
+                    rewritten.insert(
+                        "@Core.OptionalParameter.DefaultValue".into(),
+                        default.clone(),
+                    );
+                } else if is_function && param.get("notNull") != Some(&Value::Bool(true)) {
+                    rewritten.insert("@Core.OptionalParameter".into(), serde_json::json!({}));
                 }
+            }
+            let translated = self.translate(&rewritten, &format!("{location}.params.{name}"))?;
+            if !translated.is_empty() {
+                service
+                    .annotations
+                    .push((format!("{target}/{name}"), translated));
             }
         }
         Ok(())
@@ -914,7 +953,7 @@ impl<'a> Builder<'a> {
                         if *composition && partner.is_none() {
                             Vec::new()
                         } else {
-                            on_condition_pairs(&element.name, on)
+                            expand_foreign_keys(on_condition_pairs(&element.name, on), flat)
                         }
                     } else {
                         foreign_keys.clone()
@@ -923,7 +962,7 @@ impl<'a> Builder<'a> {
                         name: element.name.clone(),
                         target_type: self.qualified(&local),
                         collection: *to_many,
-                        not_null: !*to_many && (element.not_null || element.key),
+                        not_null: !*to_many && element.not_null,
                         partner,
                         constraints,
                         cascade: *composition,
@@ -972,6 +1011,32 @@ impl<'a> Builder<'a> {
                 .then_some(name.as_str())
         })
     }
+}
+
+/// Constraint pairs naming a managed association on both sides (`localized.up_ = up_`) stand
+/// for the pairs of its foreign keys (`up__ID = up__ID`).
+fn expand_foreign_keys(pairs: Vec<(String, String)>, flat: &[Flat<'_>]) -> Vec<(String, String)> {
+    let mut expanded = Vec::new();
+    for (local, target) in pairs {
+        let foreign_keys = flat.iter().find_map(|f| match &f.shape {
+            Shape::Association {
+                foreign_keys,
+                on: None,
+                ..
+            } if f.name == local => Some(foreign_keys),
+            _ => None,
+        });
+        match foreign_keys {
+            Some(foreign_keys) if !foreign_keys.is_empty() => {
+                for (fk, _) in foreign_keys {
+                    let suffix = &fk[local.len()..];
+                    expanded.push((fk.clone(), format!("{target}{suffix}")));
+                }
+            }
+            _ => expanded.push((local, target)),
+        }
+    }
+    expanded
 }
 
 /// `[{ref:[me, back]}, "=", {ref:["$self"]}]` → `back`.
