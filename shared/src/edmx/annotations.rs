@@ -29,6 +29,7 @@ pub(super) enum Expr {
     Decimal(String),
     Path(String),
     PropertyPath(String),
+    NavigationPropertyPath(String),
     EnumMember(String),
     Record {
         record_type: Option<String>,
@@ -648,6 +649,15 @@ fn property_expr(name: &str, value: &Value, location: &str) -> Result<Expr, Untr
     let expr = value_expr(value, TermType::Untyped, location)?;
     Ok(match (name, expr) {
         ("LocalDataProperty" | "ValueListProperty", Expr::Path(path)) => Expr::PropertyPath(path),
+        ("SourceEntities", Expr::Collection(items)) => Expr::Collection(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Expr::Path(path) => Expr::NavigationPropertyPath(path),
+                    other => other,
+                })
+                .collect(),
+        ),
         (_, expr) => expr,
     })
 }

@@ -7,6 +7,7 @@
 //! writes them (`{i18n>Key}`): [`localize`] is the separate pass for one language.
 
 mod annotations;
+mod draft;
 mod model;
 mod xml;
 
@@ -240,6 +241,9 @@ fn member(member: &Member) -> Element {
             if let Some(partner) = &nav.partner {
                 element = element.attr("Partner", partner);
             }
+            if nav.contains_target {
+                element = element.attr("ContainsTarget", "true");
+            }
             if nav.cascade {
                 element = element.child(Element::new("OnDelete").attr("Action", "Cascade"));
             }
@@ -290,6 +294,7 @@ fn with_value(element: Element, value: &Expr) -> Element {
         Expr::Decimal(d) => element.attr("Decimal", d),
         Expr::Path(p) => element.attr("Path", p),
         Expr::PropertyPath(p) => element.attr("PropertyPath", p),
+        Expr::NavigationPropertyPath(p) => element.attr("NavigationPropertyPath", p),
         Expr::EnumMember(m) => element.attr("EnumMember", m),
         Expr::Record { .. } | Expr::Collection(_) => element.child(value_element(value)),
     }
@@ -304,6 +309,7 @@ fn value_element(value: &Expr) -> Element {
         Expr::Decimal(d) => Element::new("Decimal").with_text(d),
         Expr::Path(p) => Element::new("Path").with_text(p),
         Expr::PropertyPath(p) => Element::new("PropertyPath").with_text(p),
+        Expr::NavigationPropertyPath(p) => Element::new("NavigationPropertyPath").with_text(p),
         Expr::EnumMember(m) => Element::new("EnumMember").with_text(m),
         Expr::Record {
             record_type,

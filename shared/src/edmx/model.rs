@@ -73,6 +73,7 @@ pub(super) struct NavigationProperty {
     pub collection: bool,
     pub not_null: bool,
     pub partner: Option<String>,
+    pub contains_target: bool,
     /// (dependent property, principal property)
     pub constraints: Vec<(String, String)>,
     pub cascade: bool,
@@ -110,6 +111,8 @@ enum Shape<'a> {
         target: &'a str,
         to_many: bool,
         composition: bool,
+        /// Rendered as containment: `ContainsTarget`, no binding, no constraints.
+        contained: bool,
         on: Option<&'a Vec<Value>>,
         /// (foreign key property, target key property), for managed associations.
         foreign_keys: Vec<(String, String)>,
@@ -123,8 +126,9 @@ pub(super) fn build(csn: &Csn, service: &str) -> Result<Service, EdmxError> {
         Some(def) if def.get("kind").and_then(Value::as_str) == Some("service") => {}
         _ => return Err(EdmxError::UnknownService(service.to_owned())),
     }
+    let drafted = super::draft::with_drafts(csn, service);
     let builder = Builder {
-        csn,
+        csn: drafted.as_ref().unwrap_or(csn),
         service,
         used_types: std::cell::RefCell::default(),
     };
@@ -232,6 +236,7 @@ impl<'a> Builder<'a> {
             service.operations.push(operation);
             self.operation_annotations(name, &target, def, &mut service)?;
         }
+        group_overloads(&mut service.operations);
         Ok(service)
     }
 
@@ -265,6 +270,7 @@ impl<'a> Builder<'a> {
         let bindings = members
             .iter()
             .filter_map(|m| match m {
+                Member::Navigation(nav) if nav.contains_target => None,
                 Member::Navigation(nav) => nav
                     .target_type
                     .strip_prefix(&format!("{}.", self.service))
@@ -277,34 +283,35 @@ impl<'a> Builder<'a> {
             keys,
             members,
         });
-        service.entity_sets.push(EntitySet {
-            name: local.clone(),
-            entity_type: self.qualified(&local),
-            bindings,
-        });
+        let has_entity_set = !crate::csn::is_set(def.get(super::draft::CONTAINED));
+        if has_entity_set {
+            service.entity_sets.push(EntitySet {
+                name: local.clone(),
+                entity_type: self.qualified(&local),
+                bindings,
+            });
+        }
         // annotations: entity type, entity set, elements, bound actions
         let translated = self.translate(&annotations::rewrite_entity(def), name)?;
-        let (on_set, on_type): (Vec<Annotation>, Vec<Annotation>) =
-            translated.into_iter().partition(|a| {
-                !a.applies_to.is_empty()
-                    && a.applies_to
-                        .iter()
-                        .any(|t| *t == "EntitySet" || *t == "Collection")
-            });
-        let on_type: Vec<Annotation> = on_type;
-        let mut on_type_too: Vec<Annotation> = on_set
+        // The compiler's rule: a term for entity sets goes to the set, and to the type too
+        // when it applies to entity types as well; a term without `AppliesTo` to the type.
+        let for_set = |a: &Annotation| {
+            a.applies_to
+                .iter()
+                .any(|t| *t == "EntitySet" || *t == "Collection")
+        };
+        let type_annotations: Vec<Annotation> = translated
             .iter()
-            .filter(|a| a.applies_to.contains(&"EntityType"))
+            .filter(|a| !for_set(a) || a.applies_to.contains(&"EntityType"))
             .cloned()
             .collect();
-        let mut type_annotations = on_type;
-        type_annotations.append(&mut on_type_too);
+        let on_set: Vec<Annotation> = translated.into_iter().filter(for_set).collect();
         if !type_annotations.is_empty() {
             service
                 .annotations
                 .push((self.qualified(&local), type_annotations));
         }
-        if !on_set.is_empty() {
+        if !on_set.is_empty() && has_entity_set {
             service
                 .annotations
                 .push((format!("{}.EntityContainer/{local}", self.service), on_set));
@@ -688,6 +695,9 @@ impl<'a> Builder<'a> {
                             target: association.target,
                             to_many: association.to_many,
                             composition,
+                            contained: crate::csn::is_set(
+                                element.get(super::draft::CONTAINS_TARGET),
+                            ),
                             on,
                             foreign_keys,
                         },
@@ -884,6 +894,7 @@ impl<'a> Builder<'a> {
                     target: texts_name.as_str(),
                     to_many,
                     composition: to_many,
+                    contained: false,
                     on: None,
                     foreign_keys: constraints,
                 },
@@ -939,6 +950,7 @@ impl<'a> Builder<'a> {
                     target,
                     to_many,
                     composition,
+                    contained,
                     on,
                     foreign_keys,
                 } => {
@@ -947,7 +959,7 @@ impl<'a> Builder<'a> {
                         continue;
                     };
                     let partner = self.partner(element, target, *on);
-                    let constraints = if *to_many {
+                    let constraints = if *to_many || *contained {
                         Vec::new()
                     } else if let Some(on) = on {
                         if *composition && partner.is_none() {
@@ -964,6 +976,7 @@ impl<'a> Builder<'a> {
                         collection: *to_many,
                         not_null: !*to_many && element.not_null,
                         partner,
+                        contains_target: *contained,
                         constraints,
                         cascade: *composition,
                     }));
@@ -1011,6 +1024,26 @@ impl<'a> Builder<'a> {
                 .then_some(name.as_str())
         })
     }
+}
+
+/// Overloads of one name stay together, at the place of the first (the compiler keeps its
+/// actions in a dictionary by name).
+fn group_overloads(operations: &mut Vec<Operation>) {
+    let mut names: Vec<String> = Vec::new();
+    for operation in operations.iter() {
+        if !names.contains(&operation.name) {
+            names.push(operation.name.clone());
+        }
+    }
+    let mut grouped = Vec::with_capacity(operations.len());
+    for name in names {
+        let (same, rest): (Vec<Operation>, Vec<Operation>) = std::mem::take(operations)
+            .into_iter()
+            .partition(|o| o.name == name);
+        grouped.extend(same);
+        *operations = rest;
+    }
+    *operations = grouped;
 }
 
 /// Constraint pairs naming a managed association on both sides (`localized.up_ = up_`) stand
