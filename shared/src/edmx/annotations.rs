@@ -648,7 +648,7 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
 fn property_expr(name: &str, value: &Value, location: &str) -> Result<Expr, Untranslatable> {
     let expr = value_expr(value, TermType::Untyped, location)?;
     Ok(match (name, expr) {
-        ("LocalDataProperty" | "ValueListProperty", Expr::Path(path)) => Expr::PropertyPath(path),
+        ("LocalDataProperty", Expr::Path(path)) => Expr::PropertyPath(path),
         ("SourceEntities", Expr::Collection(items)) => Expr::Collection(
             items
                 .into_iter()

@@ -682,6 +682,15 @@ impl<'a> Builder<'a> {
                         for (k, v) in &fk.annotations {
                             merged.entry(k.clone()).or_insert_with(|| v.clone());
                         }
+                        if on.is_none()
+                            && element.get("@odata.navigable") != Some(&Value::Bool(false))
+                        {
+                            self.value_list_via_association(
+                                association.target,
+                                &fk.name,
+                                &mut merged,
+                            );
+                        }
                         fk.annotations = merged;
                         fk.key = key;
                         fk.not_null = fk.not_null || key || not_null;
@@ -779,6 +788,79 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The value help the compiler derives for the foreign key `foreign_key` of a managed
+    /// association to a `@cds.odata.valuelist` entity (`@Common.ValueList.viaAssociation`):
+    /// the target as collection, its key as in/out parameter, its text as display parameter.
+    fn value_list_via_association(
+        &self,
+        target: &str,
+        foreign_key: &str,
+        annotations: &mut Map<String, Value>,
+    ) {
+        let Some(value_list) = self.csn.definition(target) else {
+            return;
+        };
+        if !crate::csn::is_set(value_list.get("@cds.odata.valuelist"))
+            || annotations.contains_key("@Common.ValueList.CollectionPath")
+        {
+            return;
+        }
+        let elements = value_list.get("elements").and_then(Value::as_object);
+        let Some(key) = elements.into_iter().flatten().find_map(|(name, e)| {
+            let is_key = e.get("key") == Some(&Value::Bool(true)) && e.get("target").is_none();
+            let draft_key = name == "IsActiveEntity"
+                && crate::csn::is_set(value_list.get("@odata.draft.enabled"));
+            (is_key && !draft_key).then_some(name)
+        }) else {
+            return;
+        };
+        let identification = value_list
+            .get("@UI.Identification")
+            .and_then(|i| i.get(0))
+            .and_then(|first| {
+                first
+                    .get("=")
+                    .or_else(|| first.get("Value").and_then(|v| v.get("=")))
+            })
+            .and_then(Value::as_str);
+        let texts: Vec<&str> = match identification {
+            Some(text) => vec![text],
+            None => elements
+                .into_iter()
+                .flatten()
+                .filter(|(_, e)| {
+                    e.get("key").is_none()
+                        && e.get("type").and_then(Value::as_str) == Some("cds.String")
+                })
+                .map(|(name, _)| name.as_str())
+                .collect(),
+        };
+        let short_name = target.rsplit('.').next().unwrap_or(target);
+        let label = annotations
+            .get("@Common.Label")
+            .or_else(|| value_list.get("@Common.Label"))
+            .or_else(|| value_list.get("@title"))
+            .cloned()
+            .unwrap_or_else(|| Value::String(short_name.to_owned()));
+        let mut parameters = vec![serde_json::json!({
+            "$Type": "Common.ValueListParameterInOut",
+            "LocalDataProperty": {"=": foreign_key},
+            "ValueListProperty": key,
+        })];
+        parameters.extend(texts.iter().map(|text| {
+            serde_json::json!({"$Type": "Common.ValueListParameterDisplayOnly", "ValueListProperty": text})
+        }));
+        annotations.insert("@Common.ValueList.Label".into(), label);
+        annotations.insert(
+            "@Common.ValueList.CollectionPath".into(),
+            Value::String(short_name.to_owned()),
+        );
+        annotations.insert(
+            "@Common.ValueList.Parameters".into(),
+            Value::Array(parameters),
+        );
     }
 
     /// Annotations the compiler adds to a scalar property: computed default values, allowed
