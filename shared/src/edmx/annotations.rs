@@ -414,39 +414,22 @@ pub(super) fn rewrite_entity(entity: &Map<String, Value>) -> Map<String, Value> 
     }
     let readonly = crate::csn::is_set(annotations.get("@readonly"));
     let insertonly = crate::csn::is_set(annotations.get("@insertonly"));
-    if readonly && !insertonly {
-        set_default(
-            &mut annotations,
+    // `@readonly` entities cannot be changed, `@insertonly` ones only created (not both)
+    let restrictions: &[&str] = match (readonly, insertonly) {
+        (true, false) => &[
             "@Capabilities.DeleteRestrictions.Deletable",
-            Value::Bool(false),
-        );
-        set_default(
-            &mut annotations,
             "@Capabilities.InsertRestrictions.Insertable",
-            Value::Bool(false),
-        );
-        set_default(
-            &mut annotations,
             "@Capabilities.UpdateRestrictions.Updatable",
-            Value::Bool(false),
-        );
-    }
-    if insertonly && !readonly {
-        set_default(
-            &mut annotations,
+        ],
+        (false, true) => &[
             "@Capabilities.DeleteRestrictions.Deletable",
-            Value::Bool(false),
-        );
-        set_default(
-            &mut annotations,
             "@Capabilities.ReadRestrictions.Readable",
-            Value::Bool(false),
-        );
-        set_default(
-            &mut annotations,
             "@Capabilities.UpdateRestrictions.Updatable",
-            Value::Bool(false),
-        );
+        ],
+        _ => &[],
+    };
+    for restriction in restrictions {
+        set_default(&mut annotations, restriction, Value::Bool(false));
     }
     annotations
 }

@@ -164,6 +164,21 @@ impl<'a> Builder<'a> {
             .filter_map(|(name, def)| def.as_object().map(|d| (name, d)))
     }
 
+    /// The definition `name` refers to, from `location`; `what` says what it should be.
+    fn defined(
+        &self,
+        name: &str,
+        location: &str,
+        what: &str,
+    ) -> Result<&'a Map<String, Value>, EdmxError> {
+        self.csn
+            .definition(name)
+            .ok_or_else(|| EdmxError::Unsupported {
+                location: location.to_owned(),
+                construct: format!("{what} '{name}'"),
+            })
+    }
+
     fn is_entity(def: &Map<String, Value>) -> bool {
         def.get("kind").and_then(Value::as_str) == Some("entity")
             && def.get("abstract") != Some(&Value::Bool(true))
@@ -317,22 +332,16 @@ impl<'a> Builder<'a> {
                 .push((format!("{}.EntityContainer/{local}", self.service), on_set));
         }
         self.element_annotations(&self.qualified(&local), &flat, service)?;
-        if let Some(Value::Object(actions)) = def.get("actions") {
-            for (action_name, action) in actions {
-                let action = action.as_object().ok_or_else(|| EdmxError::Unsupported {
-                    location: format!("{name}.actions.{action_name}"),
-                    construct: "an action that is not an object".into(),
-                })?;
-                let operation =
-                    self.operation(action_name, action_name, action, Some(&local), service)?;
-                let target = format!(
-                    "{}{}",
-                    self.qualified(action_name),
-                    self.signature(&operation, action, Some(&local))
-                );
-                operations.push(operation);
-                self.operation_annotations(action_name, &target, action, service)?;
-            }
+        for (action_name, action) in objects_in(def, "actions", name)? {
+            let operation =
+                self.operation(action_name, action_name, action, Some(&local), service)?;
+            let target = format!(
+                "{}{}",
+                self.qualified(action_name),
+                self.signature(&operation, action, Some(&local))
+            );
+            operations.push(operation);
+            self.operation_annotations(action_name, &target, action, service)?;
         }
         Ok(())
     }
@@ -352,13 +361,7 @@ impl<'a> Builder<'a> {
             service.annotations.push((target.to_owned(), translated));
         }
         let is_function = def.get("kind").and_then(Value::as_str) == Some("function");
-        let Some(Value::Object(params)) = def.get("params") else {
-            return Ok(());
-        };
-        for (name, param) in params {
-            let Some(param) = param.as_object() else {
-                continue;
-            };
+        for (name, param) in objects_in(def, "params", location)? {
             let mut rewritten = annotations::rewrite_element(param);
             let user_set = rewritten
                 .iter()
@@ -440,21 +443,15 @@ impl<'a> Builder<'a> {
                 attributes: vec![("Type", self.qualified(entity))],
             });
         }
-        if let Some(Value::Object(params)) = def.get("params") {
-            for (param_name, param) in params {
-                let param = param.as_object().ok_or_else(|| EdmxError::Unsupported {
-                    location: format!("{location}.params.{param_name}"),
-                    construct: "a parameter that is not an object".into(),
-                })?;
-                let mut item = self.typed_item(
-                    &format!("{location}.params.{param_name}"),
-                    param_name,
-                    param,
-                    service,
-                )?;
-                item.attributes.retain(|(a, _)| *a != "DefaultValue");
-                parameters.push(item);
-            }
+        for (param_name, param) in objects_in(def, "params", location)? {
+            let mut item = self.typed_item(
+                &format!("{location}.params.{param_name}"),
+                param_name,
+                param,
+                service,
+            )?;
+            item.attributes.retain(|(a, _)| *a != "DefaultValue");
+            parameters.push(item);
         }
         let mut entity_set_path = None;
         let return_type = match def.get("returns").and_then(Value::as_object) {
@@ -590,10 +587,7 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for (element_name, element) in elements {
             let location = format!("{owner}.{element_name}");
-            let element = element.as_object().ok_or_else(|| EdmxError::Unsupported {
-                location: location.clone(),
-                construct: "an element that is not an object".into(),
-            })?;
+            let element = object_at(element, &location, "an element")?;
             if crate::csn::is_set(element.get("@cds.api.ignore")) {
                 continue;
             }
@@ -729,13 +723,7 @@ impl<'a> Builder<'a> {
         keys: Option<&'a Vec<Value>>,
         name: &str,
     ) -> Result<Vec<(String, String, Flat<'a>)>, EdmxError> {
-        let target_def = self
-            .csn
-            .definition(target)
-            .ok_or_else(|| EdmxError::Unsupported {
-                location: location.to_owned(),
-                construct: format!("an association to the unknown entity '{target}'"),
-            })?;
+        let target_def = self.defined(target, location, "an association to the unknown entity")?;
         let target_elements = target_def
             .get("elements")
             .and_then(Value::as_object)
@@ -916,13 +904,7 @@ impl<'a> Builder<'a> {
             }
             match current.get("type").and_then(Value::as_str) {
                 Some(t) if !t.starts_with("cds.") => {
-                    current = self
-                        .csn
-                        .definition(t)
-                        .ok_or_else(|| EdmxError::Unsupported {
-                            location: location.to_owned(),
-                            construct: format!("the unknown type '{t}'"),
-                        })?;
+                    current = self.defined(t, location, "the unknown type")?;
                 }
                 _ => return Ok(None),
             }
@@ -1108,6 +1090,39 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A named CSN member.
+type Named<'v> = (&'v String, &'v Map<String, Value>);
+
+/// The members of `def[dictionary]` (`actions`, `params`), each an object.
+fn objects_in<'v>(
+    def: &'v Map<String, Value>,
+    dictionary: &str,
+    location: &str,
+) -> Result<Vec<Named<'v>>, EdmxError> {
+    let Some(Value::Object(members)) = def.get(dictionary) else {
+        return Ok(Vec::new());
+    };
+    members
+        .iter()
+        .map(|(name, member)| {
+            let at = format!("{location}.{dictionary}.{name}");
+            object_at(member, &at, "a member").map(|m| (name, m))
+        })
+        .collect()
+}
+
+/// A CSN member that must be an object (an element, action or parameter).
+fn object_at<'v>(
+    value: &'v Value,
+    location: &str,
+    what: &str,
+) -> Result<&'v Map<String, Value>, EdmxError> {
+    value.as_object().ok_or_else(|| EdmxError::Unsupported {
+        location: location.to_owned(),
+        construct: format!("{what} that is not an object"),
+    })
+}
+
 /// Overloads of one name stay together, at the place of the first (the compiler keeps its
 /// actions in a dictionary by name).
 fn group_overloads(operations: &mut Vec<Operation>) {
@@ -1154,19 +1169,21 @@ fn expand_foreign_keys(pairs: Vec<(String, String)>, flat: &[Flat<'_>]) -> Vec<(
     expanded
 }
 
+/// The path of a reference in an expression (`{"ref": ["a", "b"]}` → `[a, b]`).
+fn ref_path(term: &Value) -> Option<Vec<String>> {
+    term.get("ref")?
+        .as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// `[{ref:[me, back]}, "=", {ref:["$self"]}]` → `back`.
 fn self_backlink(me: &str, on: &[Value]) -> Option<String> {
     let [left, Value::String(op), right] = on else {
         return None;
     };
-    let refs = |v: &Value| -> Option<Vec<String>> {
-        v.get("ref")?
-            .as_array()?
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
-    let (left, right) = (refs(left)?, refs(right)?);
+    let (left, right) = (ref_path(left)?, ref_path(right)?);
     let (path, this) = if right == ["$self"] {
         (left, right)
     } else {
@@ -1177,13 +1194,6 @@ fn self_backlink(me: &str, on: &[Value]) -> Option<String> {
 
 /// Referential constraints of an unmanaged to-one association: `me.x = y` → (y, x).
 fn on_condition_pairs(me: &str, on: &[Value]) -> Vec<(String, String)> {
-    let refs = |v: &Value| -> Option<Vec<String>> {
-        v.get("ref")?
-            .as_array()?
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
     // a condition on a value (`latest.isLatest = true`) is no referential constraint at all
     if on.iter().any(|term| term.get("val").is_some()) {
         return Vec::new();
@@ -1196,7 +1206,7 @@ fn on_condition_pairs(me: &str, on: &[Value]) -> Vec<(String, String)> {
         if op != "=" {
             continue;
         }
-        let (Some(left), Some(right)) = (refs(left), refs(right)) else {
+        let (Some(left), Some(right)) = (ref_path(left), ref_path(right)) else {
             continue;
         };
         let (target, local) = if left.first().map(String::as_str) == Some(me) {
