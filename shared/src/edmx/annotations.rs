@@ -502,7 +502,7 @@ pub(super) fn translate(
             let full_term = format!("{vocabulary}.{term}");
             let (term_type, applies_to) = term_info(&full_term);
             let location = format!("@{full_term}");
-            let value = term_value(&full_term, term_type, &properties, &location)?;
+            let value = term_value(term_type, &properties, &location)?;
             translated.push(Annotation {
                 term: full_term,
                 qualifier,
@@ -514,8 +514,9 @@ pub(super) fn translate(
     Ok(translated)
 }
 
+/// A term's value: its own value, or a record of the properties assigned flat
+/// (`@Capabilities.DeleteRestrictions.Deletable: false`).
 fn term_value(
-    term: &str,
     term_type: TermType,
     properties: &[(String, Value)],
     location: &str,
@@ -545,7 +546,6 @@ fn term_value(
         }
         object.insert(property.clone(), value.clone());
     }
-    let _ = term;
     value_expr(&Value::Object(object), term_type, location)
 }
 

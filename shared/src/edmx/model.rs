@@ -246,7 +246,7 @@ impl<'a> Builder<'a> {
             let target = format!(
                 "{}{}",
                 self.qualified(&local),
-                self.signature(&operation, def, None)
+                self.signature(&operation, None)
             );
             service.operations.push(operation);
             self.operation_annotations(name, &target, def, &mut service)?;
@@ -338,7 +338,7 @@ impl<'a> Builder<'a> {
             let target = format!(
                 "{}{}",
                 self.qualified(action_name),
-                self.signature(&operation, action, Some(&local))
+                self.signature(&operation, Some(&local))
             );
             operations.push(operation);
             self.operation_annotations(action_name, &target, action, service)?;
@@ -387,12 +387,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The parameter type list of an annotation target for an action or function.
-    fn signature(
-        &self,
-        operation: &Operation,
-        _def: &Map<String, Value>,
-        bound_to: Option<&str>,
-    ) -> String {
+    fn signature(&self, operation: &Operation, bound_to: Option<&str>) -> String {
         let mut types = Vec::new();
         if let Some(entity) = bound_to {
             types.push(self.qualified(entity));
@@ -448,7 +443,6 @@ impl<'a> Builder<'a> {
                 &format!("{location}.params.{param_name}"),
                 param_name,
                 param,
-                service,
             )?;
             item.attributes.retain(|(a, _)| *a != "DefaultValue");
             parameters.push(item);
@@ -477,7 +471,7 @@ impl<'a> Builder<'a> {
                         attributes: vec![("Type", self.qualified(&complex))],
                     }
                 } else {
-                    self.typed_item(&format!("{location}.returns"), "", returns, service)?
+                    self.typed_item(&format!("{location}.returns"), "", returns)?
                 };
                 if let Some(entity) = bound_to
                     && item.attributes.first().map(|(_, t)| t.as_str())
@@ -506,7 +500,6 @@ impl<'a> Builder<'a> {
         location: &str,
         name: &str,
         def: &Map<String, Value>,
-        _service: &mut Service,
     ) -> Result<TypedItem, EdmxError> {
         let (inner, collection) = match def.get("items").and_then(Value::as_object) {
             Some(items) => (items, true),
@@ -1277,5 +1270,119 @@ fn default_value(element: &Flat<'_>) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scalar(
+        builtin: Builtin,
+        length: Option<u32>,
+        precision: Option<u32>,
+        scale: Option<u32>,
+    ) -> Scalar {
+        Scalar {
+            builtin,
+            length,
+            precision,
+            scale,
+        }
+    }
+
+    fn attributes(s: Scalar) -> Vec<(&'static str, String)> {
+        scalar_attributes(&s, false)
+    }
+
+    #[test]
+    fn builtins_map_to_the_compilers_edm_types() {
+        let cases = [
+            (Builtin::Uuid, "Edm.Guid"),
+            (Builtin::UInt8, "Edm.Byte"),
+            (Builtin::Integer, "Edm.Int32"),
+            (Builtin::Int64, "Edm.Int64"),
+            (Builtin::Time, "Edm.TimeOfDay"),
+            (Builtin::DateTime, "Edm.DateTimeOffset"),
+            (Builtin::LargeString, "Edm.String"),
+            (Builtin::LargeBinary, "Edm.Binary"),
+        ];
+        for (builtin, edm) in cases {
+            assert_eq!(edm_type(builtin), edm, "{builtin:?}");
+        }
+    }
+
+    #[test]
+    fn facets_follow_the_compilers_rules() {
+        let ty = |s: &str| ("Type", s.to_owned());
+        assert_eq!(
+            attributes(scalar(Builtin::String, Some(20), None, None)),
+            [ty("Edm.String"), ("MaxLength", "20".into())]
+        );
+        assert_eq!(
+            attributes(scalar(Builtin::Decimal, None, Some(9), Some(2))),
+            [
+                ty("Edm.Decimal"),
+                ("Precision", "9".into()),
+                ("Scale", "2".into())
+            ]
+        );
+        // only Timestamp gets the implicit precision, DateTime has none
+        assert_eq!(
+            attributes(scalar(Builtin::Timestamp, None, None, None)),
+            [ty("Edm.DateTimeOffset"), ("Precision", "7".into())]
+        );
+        assert_eq!(
+            attributes(scalar(Builtin::DateTime, None, None, None)),
+            [ty("Edm.DateTimeOffset")]
+        );
+        assert_eq!(
+            scalar_attributes(&scalar(Builtin::String, None, None, None), true),
+            [ty("Collection(Edm.String)")]
+        );
+    }
+
+    fn edmx_of(entity_elements: Value) -> Result<String, EdmxError> {
+        let csn = Csn::from_value(json!({"definitions": {
+            "S": {"kind": "service"},
+            "S.E": {"kind": "entity", "elements": entity_elements},
+        }}))
+        .expect("valid CSN");
+        super::super::edmx(&csn, "S")
+    }
+
+    #[test]
+    fn unconstrained_decimals_get_a_variable_scale_after_their_default() {
+        let edmx = edmx_of(json!({"ID": {"key": true, "type": "cds.Integer"},
+            "d": {"type": "cds.Decimal", "default": {"val": 1.25}}}))
+        .expect("edmx");
+        assert!(edmx.contains(
+            r#"<Property Name="d" Type="Edm.Decimal" DefaultValue="1.25" Scale="variable"/>"#
+        ));
+    }
+
+    #[test]
+    fn computed_defaults_and_uuid_keys_are_marked_instead_of_written() {
+        let edmx = edmx_of(json!({"ID": {"key": true, "type": "cds.UUID"},
+            "at": {"type": "cds.Timestamp", "default": {"ref": ["$now"]}}}))
+        .expect("edmx");
+        assert!(edmx.contains(r#"<Property Name="at" Type="Edm.DateTimeOffset" Precision="7"/>"#));
+        assert!(edmx.contains(r#"<Annotations Target="S.E/ID">"#));
+        assert!(edmx.contains(r#"<Annotations Target="S.E/at">"#));
+        assert_eq!(edmx.matches("Core.ComputedDefaultValue").count(), 2);
+    }
+
+    #[test]
+    fn constructs_we_cannot_map_are_errors_naming_their_place() {
+        let err = edmx_of(json!({"ID": {"key": true, "type": "cds.Integer"},
+            "lines": {"items": {"elements": {"a": {"type": "cds.String"}}}}}))
+        .expect_err("inline arrayed structure");
+        assert_eq!(
+            err.to_string(),
+            "S.E.lines: cannot map an arrayed element of structures to EDMX"
+        );
+        let err = edmx_of(json!({"x": {"type": "my.Nope"}})).expect_err("unknown type");
+        assert!(err.to_string().contains("S.E.x"), "{err}");
     }
 }
