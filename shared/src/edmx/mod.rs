@@ -120,6 +120,9 @@ fn document(service: &Service) -> Element {
             .extend(complex.properties.iter().map(member));
         schema = schema.child(element);
     }
+    for definition in &service.type_definitions {
+        schema = schema.child(typed("TypeDefinition", Some(definition)));
+    }
     for operation in &service.operations {
         let mut element = Element::new(if operation.is_action {
             "Action"

@@ -18,6 +18,8 @@ pub(super) struct Service {
     pub imports: Vec<OperationImport>,
     pub entity_types: Vec<EntityType>,
     pub complex_types: Vec<ComplexType>,
+    /// Derived scalar types of the service (`<TypeDefinition>`).
+    pub type_definitions: Vec<TypedItem>,
     pub operations: Vec<Operation>,
     /// `<Annotations Target=…>` blocks, in the compiler's order.
     pub annotations: Vec<(String, Vec<Annotation>)>,
@@ -164,6 +166,25 @@ impl<'a> Builder<'a> {
             .filter_map(|(name, def)| def.as_object().map(|d| (name, d)))
     }
 
+    /// The service's own derived scalar type an element is declared with (`S.Code`), which
+    /// the EDM references by name instead of repeating its facets.
+    fn type_definition_of(&self, element: &Map<String, Value>) -> Option<String> {
+        let inner = element
+            .get("items")
+            .and_then(Value::as_object)
+            .unwrap_or(element);
+        let type_name = inner.get("type").and_then(Value::as_str)?;
+        let def = self.csn.definition(type_name)?;
+        let scalar = def.get("kind").and_then(Value::as_str) == Some("type")
+            && ["elements", "target", "items"]
+                .iter()
+                .all(|k| def.get(*k).is_none());
+        scalar
+            .then(|| self.local_name(type_name))
+            .flatten()
+            .map(|local| self.qualified(&local))
+    }
+
     /// The definition `name` refers to, from `location`; `what` says what it should be.
     fn defined(
         &self,
@@ -214,6 +235,16 @@ impl<'a> Builder<'a> {
                     properties: self.members_of(&flat)?,
                 });
                 self.element_annotations(&self.qualified(&local), &flat, &mut service)?;
+            } else if kind == "type" && def.get("target").is_none() && def.get("items").is_none() {
+                // a derived scalar type of the service stays a type of its own
+                if let Resolved::Scalar(scalar) = self.csn.resolve(name, def)? {
+                    let mut attributes = scalar_attributes(&scalar, false);
+                    attributes[0].0 = "UnderlyingType";
+                    service.type_definitions.push(TypedItem {
+                        name: self.local_name(name).unwrap_or_default(),
+                        attributes,
+                    });
+                }
             }
         }
         let used_types = self.used_types.borrow().clone();
@@ -512,12 +543,7 @@ impl<'a> Builder<'a> {
                 .definition(type_name)
                 .is_some_and(|d| Self::is_entity(d) || d.get("elements").is_some())
         {
-            let edm = self.qualified(&local);
-            let edm = if collection {
-                format!("Collection({edm})")
-            } else {
-                edm
-            };
+            let edm = collection_of(&self.qualified(&local), collection);
             return Ok(TypedItem {
                 name: name.to_owned(),
                 attributes: vec![("Type", edm)],
@@ -525,7 +551,10 @@ impl<'a> Builder<'a> {
         }
         match self.csn.resolve(location, inner)? {
             Resolved::Scalar(scalar) => {
-                let mut attributes = scalar_attributes(&scalar, collection);
+                let mut attributes = match self.type_definition_of(def) {
+                    Some(local) => vec![("Type", collection_of(&local, collection))],
+                    None => scalar_attributes(&scalar, collection),
+                };
                 if collection {
                     attributes.push(("Nullable", "true".into()));
                 }
@@ -967,7 +996,11 @@ impl<'a> Builder<'a> {
             match &element.shape {
                 Shape::Scalar(scalar) | Shape::ScalarCollection(scalar) => {
                     let collection = matches!(element.shape, Shape::ScalarCollection(_));
-                    let mut attributes = scalar_attributes(scalar, collection);
+                    let type_definition = self.type_definition_of(element.element);
+                    let mut attributes = match &type_definition {
+                        Some(local) => vec![("Type", collection_of(local, collection))],
+                        None => scalar_attributes(scalar, collection),
+                    };
                     if collection {
                         attributes.push(("Nullable", (!element.not_null).to_string()));
                     } else if (element.key
@@ -986,6 +1019,7 @@ impl<'a> Builder<'a> {
                     if scalar.builtin == Builtin::Decimal
                         && scalar.precision.is_none()
                         && scalar.scale.is_none()
+                        && type_definition.is_none()
                     {
                         attributes.push(("Scale", "variable".into()));
                     }
@@ -1236,18 +1270,19 @@ fn edm_type(builtin: Builtin) -> &'static str {
     }
 }
 
+fn collection_of(edm: &str, collection: bool) -> String {
+    if collection {
+        format!("Collection({edm})")
+    } else {
+        edm.to_owned()
+    }
+}
+
 /// `Type` and the facets the compiler writes for a scalar (`addTypeFacets`), without the
 /// variable scale of an unconstrained decimal (written after `DefaultValue`).
 fn scalar_attributes(scalar: &Scalar, collection: bool) -> Vec<(&'static str, String)> {
     let edm = edm_type(scalar.builtin);
-    let mut attributes = vec![(
-        "Type",
-        if collection {
-            format!("Collection({edm})")
-        } else {
-            edm.to_owned()
-        },
-    )];
+    let mut attributes = vec![("Type", collection_of(edm, collection))];
     if let Some(length) = scalar.length {
         attributes.push(("MaxLength", length.to_string()));
     }
@@ -1371,6 +1406,25 @@ mod tests {
         assert!(edmx.contains(r#"<Annotations Target="S.E/ID">"#));
         assert!(edmx.contains(r#"<Annotations Target="S.E/at">"#));
         assert_eq!(edmx.matches("Core.ComputedDefaultValue").count(), 2);
+    }
+
+    #[test]
+    fn derived_scalar_types_of_the_service_are_type_definitions_referenced_by_name() {
+        let csn = Csn::from_value(json!({"definitions": {
+            "S": {"kind": "service"},
+            "S.Code": {"kind": "type", "type": "cds.String", "length": 5},
+            "S.E": {"kind": "entity", "elements": {
+                "ID": {"key": true, "type": "cds.Integer"}, "c": {"type": "S.Code"}}},
+        }}))
+        .expect("valid CSN");
+        let edmx = super::super::edmx(&csn, "S").expect("edmx");
+        assert!(
+            edmx.contains(r#"<Property Name="c" Type="S.Code"/>"#),
+            "{edmx}"
+        );
+        assert!(edmx.contains(
+            r#"<TypeDefinition Name="Code" UnderlyingType="Edm.String" MaxLength="5"/>"#
+        ));
     }
 
     #[test]
