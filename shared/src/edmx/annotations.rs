@@ -16,6 +16,8 @@ pub(super) struct Annotation {
     pub term: String,
     pub qualifier: Option<String>,
     pub value: Expr,
+    /// Annotations of the annotation (`@Common.Text.@UI.TextArrangement`).
+    pub inner: Vec<Annotation>,
     /// Where the term may be applied (the vocabulary's `AppliesTo`), empty when unrestricted.
     pub applies_to: &'static [&'static str],
 }
@@ -301,7 +303,20 @@ const SHORTHANDS: [(&str, &str); 3] = [
     ("@description", "@Core.Description"),
 ];
 
+/// `@Common.TextArrangement` is written as an annotation of `@Common.Text`
+/// (`UI.TextArrangement`), as the compiler's annotation preprocessing does.
+fn nest_text_arrangement(annotations: &mut Map<String, Value>) {
+    let Some(arrangement) = annotations.remove("@Common.TextArrangement") else {
+        return;
+    };
+    let nested = "@Common.Text.@UI.TextArrangement";
+    if annotations.contains_key("@Common.Text") && !annotations.contains_key(nested) {
+        annotations.insert(nested.to_owned(), arrangement);
+    }
+}
+
 fn rename_shorthands(annotations: &mut Map<String, Value>) {
+    nest_text_arrangement(annotations);
     let names: Vec<String> = annotations.keys().cloned().collect();
     for name in names {
         for (short, full) in SHORTHANDS {
@@ -502,11 +517,15 @@ pub(super) fn translate(
             let full_term = format!("{vocabulary}.{term}");
             let (term_type, applies_to) = term_info(&full_term);
             let location = format!("@{full_term}");
+            let (inner, properties): (Vec<_>, Vec<_>) = properties
+                .into_iter()
+                .partition(|(p, _)| p.starts_with('@'));
             let value = term_value(term_type, &properties, &location)?;
             translated.push(Annotation {
                 term: full_term,
                 qualifier,
                 value,
+                inner: translate(&inner.into_iter().collect())?,
                 applies_to,
             });
         }
@@ -604,6 +623,7 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
                         term: "Core.SymbolicName".into(),
                         qualifier: None,
                         value: value_expr(value, TermType::String, location)?,
+                        inner: Vec::new(),
                         applies_to: &[],
                     });
                     continue;
@@ -632,6 +652,10 @@ fn property_expr(name: &str, value: &Value, location: &str) -> Result<Expr, Untr
     let expr = value_expr(value, TermType::Untyped, location)?;
     Ok(match (name, expr) {
         ("LocalDataProperty", Expr::Path(path)) => Expr::PropertyPath(path),
+        // `Core.OptionalParameterType/DefaultValue` is a string whatever the parameter's type
+        ("DefaultValue", Expr::Int(i)) => Expr::String(i.to_string()),
+        ("DefaultValue", Expr::Decimal(d)) => Expr::String(d),
+        ("DefaultValue", Expr::Bool(b)) => Expr::String(b.to_string()),
         ("SourceEntities", Expr::Collection(items)) => Expr::Collection(
             items
                 .into_iter()
@@ -709,6 +733,21 @@ mod tests {
         assert_eq!(
             annotations[1].value,
             Expr::EnumMember("Common.FieldControlType/Mandatory".into())
+        );
+    }
+
+    #[test]
+    fn a_text_arrangement_becomes_an_annotation_of_the_text() {
+        let element = object(json!({
+            "@Common.Text": {"=": "name"}, "@Common.TextArrangement": {"#": "TextOnly"}
+        }));
+        let annotations = translate(&rewrite_element(&element)).expect("translatable");
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations[0].value, Expr::Path("name".into()));
+        assert_eq!(annotations[0].inner[0].term, "UI.TextArrangement");
+        assert_eq!(
+            annotations[0].inner[0].value,
+            Expr::EnumMember("UI.TextArrangementType/TextOnly".into())
         );
     }
 

@@ -181,6 +181,7 @@ fn watermark() -> Element {
                 ("href".into(), Expr::String("https://cap.cloud.sap".into())),
             ],
         }]),
+        inner: Vec::new(),
         applies_to: &[],
     })
 }
@@ -195,6 +196,13 @@ fn used_vocabularies(service: &Service) -> Vec<&'static str> {
             .map(|(a, _, _)| *a)
             .find(|a| *a == alias)
     }
+    fn visit_annotation(a: &Annotation, used: &mut Vec<&'static str>) {
+        used.extend(alias_of(&a.term));
+        visit(&a.value, used);
+        for inner in &a.inner {
+            visit_annotation(inner, used);
+        }
+    }
     fn visit(expr: &Expr, used: &mut Vec<&'static str>) {
         match expr {
             Expr::Record {
@@ -204,8 +212,7 @@ fn used_vocabularies(service: &Service) -> Vec<&'static str> {
             } => {
                 used.extend(record_type.as_deref().and_then(alias_of));
                 for a in annotations {
-                    used.extend(alias_of(&a.term));
-                    visit(&a.value, used);
+                    visit_annotation(a, used);
                 }
                 for (_, value) in properties {
                     visit(value, used);
@@ -219,8 +226,7 @@ fn used_vocabularies(service: &Service) -> Vec<&'static str> {
     let mut used = vec!["Common", "Core"];
     for (_, list) in &service.annotations {
         for a in list {
-            used.extend(alias_of(&a.term));
-            visit(&a.value, &mut used);
+            visit_annotation(a, &mut used);
         }
     }
     used
@@ -279,12 +285,14 @@ impl Element {
     }
 }
 
-fn annotation(annotation: &Annotation) -> Element {
-    let mut element = Element::new("Annotation").attr("Term", &annotation.term);
-    if let Some(qualifier) = &annotation.qualifier {
+fn annotation(term: &Annotation) -> Element {
+    let mut element = Element::new("Annotation").attr("Term", &term.term);
+    if let Some(qualifier) = &term.qualifier {
         element = element.attr("Qualifier", qualifier);
     }
-    with_value(element, &annotation.value)
+    let mut element = with_value(element, &term.value);
+    element.children.extend(term.inner.iter().map(annotation));
+    element
 }
 
 /// Writes a value as an attribute of `element` where XML allows it (`Bool="true"`), else as
