@@ -159,6 +159,9 @@ enum TermType {
     Record(&'static str),
     /// A collection of records of the given type (abstract types name their default).
     Records(&'static str),
+    /// A property path (`{"=": "name"}` → `PropertyPath`), or a collection of them.
+    PropertyPath,
+    PropertyPaths,
     /// Anything else: rendered from the JSON value's own shape.
     Untyped,
 }
@@ -210,8 +213,22 @@ const TERMS: &[(&str, TermType, &[&str])] = &[
         TermType::Untyped,
         &["EntityType", "ComplexType"],
     ),
-    ("Common.SemanticKey", TermType::Untyped, &["EntityType"]),
+    (
+        "Common.SemanticKey",
+        TermType::PropertyPaths,
+        &["EntityType"],
+    ),
     ("UI.Hidden", TermType::Bool, &[]),
+    (
+        "UI.HeaderInfo",
+        TermType::Record("UI.HeaderInfoType"),
+        &["EntityType"],
+    ),
+    (
+        "UI.SelectionFields",
+        TermType::PropertyPaths,
+        &["EntityType"],
+    ),
     (
         "UI.HiddenFilter",
         TermType::Bool,
@@ -583,6 +600,7 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
         Value::Array(items) => {
             let item_type = match term_type {
                 TermType::Records(record) => TermType::Record(record),
+                TermType::PropertyPaths => TermType::PropertyPath,
                 _ => TermType::Untyped,
             };
             Expr::Collection(
@@ -597,7 +615,10 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
                 let path = path
                     .as_str()
                     .ok_or_else(|| untranslatable("an expression that is not a path"))?;
-                return Ok(Expr::Path(path.to_owned()));
+                return Ok(match term_type {
+                    TermType::PropertyPath => Expr::PropertyPath(path.to_owned()),
+                    _ => Expr::Path(path.to_owned()),
+                });
             }
             if let Some(symbol) = object.get("#") {
                 let symbol = symbol
@@ -610,8 +631,10 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
                     _ => Err(untranslatable("an enum value of an unknown type")),
                 };
             }
-            let mut record_type = match term_type {
-                TermType::Record(record) => Some(record.to_owned()),
+            // an explicit `$Type` wins over the term's
+            let record_type = match (object.get("$Type").and_then(Value::as_str), term_type) {
+                (Some(explicit), _) => Some(explicit.to_owned()),
+                (None, TermType::Record(record)) => Some(record.to_owned()),
                 _ => None,
             };
             let mut properties = Vec::new();
@@ -629,13 +652,18 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
                     continue;
                 }
                 if name == "$Type" {
-                    record_type = value.as_str().map(str::to_owned);
                     continue;
                 }
                 if name.starts_with('@') {
                     return Err(untranslatable("annotations inside a record"));
                 }
-                properties.push((name.clone(), property_expr(name, value, location)?));
+                let property_type = record_type
+                    .as_deref()
+                    .map_or(TermType::Untyped, |r| property_type(r, name));
+                properties.push((
+                    name.clone(),
+                    property_expr(name, value, property_type, location)?,
+                ));
             }
             Expr::Record {
                 record_type,
@@ -648,8 +676,21 @@ fn value_expr(value: &Value, term_type: TermType, location: &str) -> Result<Expr
 }
 
 /// A record property's value: paths become property paths where the vocabulary says so.
-fn property_expr(name: &str, value: &Value, location: &str) -> Result<Expr, Untranslatable> {
-    let expr = value_expr(value, TermType::Untyped, location)?;
+/// The type of a record property where the vocabulary gives one that changes the output.
+fn property_type(record_type: &str, property: &str) -> TermType {
+    match (record_type, property) {
+        ("UI.HeaderInfoType", "Title" | "Description") => TermType::Record("UI.DataField"),
+        _ => TermType::Untyped,
+    }
+}
+
+fn property_expr(
+    name: &str,
+    value: &Value,
+    property_type: TermType,
+    location: &str,
+) -> Result<Expr, Untranslatable> {
+    let expr = value_expr(value, property_type, location)?;
     Ok(match (name, expr) {
         ("LocalDataProperty", Expr::Path(path)) => Expr::PropertyPath(path),
         // `Core.OptionalParameterType/DefaultValue` is a string whatever the parameter's type
@@ -748,6 +789,31 @@ mod tests {
         assert_eq!(
             annotations[0].inner[0].value,
             Expr::EnumMember("UI.TextArrangementType/TextOnly".into())
+        );
+    }
+
+    #[test]
+    fn vocabulary_types_decide_records_and_paths() {
+        let annotations = translate(&object(json!({
+            "@UI.HeaderInfo": {"TypeName": "C", "Title": {"Value": {"=": "ID"}}},
+            "@Common.SemanticKey": [{"=": "ID"}]
+        })))
+        .expect("translatable");
+        let Expr::Record {
+            record_type,
+            properties,
+            ..
+        } = &annotations[0].value
+        else {
+            panic!("a record");
+        };
+        assert_eq!(record_type.as_deref(), Some("UI.HeaderInfoType"));
+        assert!(
+            matches!(&properties[1].1, Expr::Record { record_type: Some(t), .. } if t == "UI.DataField")
+        );
+        assert_eq!(
+            annotations[1].value,
+            Expr::Collection(vec![Expr::PropertyPath("ID".into())])
         );
     }
 

@@ -653,6 +653,15 @@ impl<'a> Builder<'a> {
                 continue;
             }
             match self.csn.resolve(&location, element)? {
+                Resolved::Scalar(scalar)
+                    if matches!(scalar.builtin, Builtin::Map | Builtin::Vector) =>
+                {
+                    // the compiler maps these to an open complex type / leaves them out
+                    return Err(EdmxError::Unsupported {
+                        location,
+                        construct: format!("a {:?} element", scalar.builtin),
+                    });
+                }
                 Resolved::Scalar(scalar) => {
                     let mut annotations = annotations::rewrite_element(element);
                     self.generated_annotations(&location, element, key, &scalar, &mut annotations)?;
@@ -1001,6 +1010,15 @@ impl<'a> Builder<'a> {
                         Some(local) => vec![("Type", collection_of(local, collection))],
                         None => scalar_attributes(scalar, collection),
                     };
+                    if crate::csn::is_set(element.annotations.get("@Core.MediaType")) {
+                        // a stream keeps only the length of a Binary
+                        attributes = vec![("Type", "Edm.Stream".into())];
+                        if scalar.builtin == Builtin::Binary
+                            && let Some(length) = scalar.length
+                        {
+                            attributes.push(("MaxLength", length.to_string()));
+                        }
+                    }
                     if collection {
                         attributes.push(("Nullable", (!element.not_null).to_string()));
                     } else if (element.key
@@ -1045,10 +1063,14 @@ impl<'a> Builder<'a> {
                     on,
                     foreign_keys,
                 } => {
-                    // the compiler leaves out navigation to entities the service does not expose
+                    // the compiler leaves out navigation to entities the service does not expose,
+                    // and navigation switched off with `@odata.navigable: false`
                     let Some(local) = self.local_name(target) else {
                         continue;
                     };
+                    if element.element.get("@odata.navigable") == Some(&Value::Bool(false)) {
+                        continue;
+                    }
                     let partner = self.partner(element, target, *on);
                     let constraints = if *to_many || *contained {
                         Vec::new()
@@ -1266,6 +1288,7 @@ fn edm_type(builtin: Builtin) -> &'static str {
         Builtin::DateTime | Builtin::Timestamp => "Edm.DateTimeOffset",
         Builtin::String | Builtin::LargeString => "Edm.String",
         Builtin::Binary | Builtin::LargeBinary => "Edm.Binary",
+        // refused before (see `flatten`); the compiler's fallback type
         Builtin::Vector | Builtin::Map => "Edm.PrimitiveType",
     }
 }
@@ -1425,6 +1448,30 @@ mod tests {
         assert!(edmx.contains(
             r#"<TypeDefinition Name="Code" UnderlyingType="Edm.String" MaxLength="5"/>"#
         ));
+    }
+
+    #[test]
+    fn streams_and_switched_off_navigation_follow_the_compiler() {
+        let csn = Csn::from_value(json!({"definitions": {
+            "S": {"kind": "service"},
+            "S.C": {"kind": "entity", "elements": {"ID": {"key": true, "type": "cds.Integer"}}},
+            "S.E": {"kind": "entity", "elements": {
+                "ID": {"key": true, "type": "cds.Integer"},
+                "img": {"type": "cds.LargeBinary", "@Core.MediaType": "image/png"},
+                "c": {"type": "cds.Association", "target": "S.C", "keys": [{"ref": ["ID"]}],
+                      "@odata.navigable": false}}},
+        }}))
+        .expect("valid CSN");
+        let edmx = super::super::edmx(&csn, "S").expect("edmx");
+        assert!(
+            edmx.contains(r#"<Property Name="img" Type="Edm.Stream"/>"#),
+            "{edmx}"
+        );
+        assert!(!edmx.contains(r#"NavigationProperty Name="c""#), "{edmx}");
+        assert!(
+            edmx.contains(r#"<Property Name="c_ID" Type="Edm.Int32"/>"#),
+            "{edmx}"
+        );
     }
 
     #[test]
