@@ -1,10 +1,15 @@
 //! The OData V4 `$metadata` document (EDMX) of one service, generated from the CSN the way the
 //! CAP compiler (`cds compile --to edmx`, flat format) writes it.
 //!
-//! Layout: [`model`] derives the EDM of the service from the CSN (entity types, sets,
+//! Layout, in the order data flows: [`draft`] adds the draft parts to a copy of the CSN when the
+//! service has draft roots; [`model`] derives the EDM of the service (entity types, sets,
 //! navigation, operations, and which annotations go where); [`annotations`] translates CSN
-//! annotations into vocabulary terms; [`xml`] writes the document. Texts stay as the compiler
-//! writes them (`{i18n>Key}`): [`localize`] is the separate pass for one language.
+//! annotations into vocabulary terms; this module lays the EDM out as elements and [`xml`]
+//! writes them. Texts stay as the compiler writes them (`{i18n>Key}`): [`localize`] is the
+//! separate pass for one language.
+//!
+//! Definitions come in the order of the CSN given, as the compiler orders them when it reads
+//! that CSN (a CSN compiled from sources can list some in another order).
 
 mod annotations;
 mod draft;
