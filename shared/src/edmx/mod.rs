@@ -3,7 +3,9 @@
 //!
 //! Layout, in the order data flows: [`draft`] adds the draft parts to a copy of the CSN when the
 //! service has draft roots; [`model`] derives the EDM of the service (entity types, sets,
-//! navigation, operations, and which annotations go where); [`annotations`] translates CSN
+//! navigation, operations, and which annotations go where), with [`edm_types`] for the
+//! primitive types and facets and [`conditions`] for partners and referential constraints read
+//! from `on` conditions; [`annotations`] translates CSN
 //! annotations into vocabulary terms; this module lays the EDM out as elements and [`xml`]
 //! writes them. Texts stay as the compiler writes them (`{i18n>Key}`): [`localize`] is the
 //! separate pass for one language.
@@ -12,7 +14,9 @@
 //! that CSN (a CSN compiled from sources can list some in another order).
 
 mod annotations;
+mod conditions;
 mod draft;
+mod edm_types;
 mod model;
 mod xml;
 

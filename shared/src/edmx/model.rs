@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use super::EdmxError;
 use super::annotations::{self, Annotation};
+use super::conditions::{on_condition_pairs, self_backlink};
+use super::edm_types::{collection_of, scalar_attributes};
 use crate::csn::{Builtin, Csn, Resolved, Scalar};
 
 /// The EDM of one service.
@@ -1218,108 +1220,6 @@ fn expand_foreign_keys(pairs: Vec<(String, String)>, flat: &[Flat<'_>]) -> Vec<(
     expanded
 }
 
-/// The path of a reference in an expression (`{"ref": ["a", "b"]}` → `[a, b]`).
-fn ref_path(term: &Value) -> Option<Vec<String>> {
-    term.get("ref")?
-        .as_array()?
-        .iter()
-        .map(|s| s.as_str().map(str::to_owned))
-        .collect()
-}
-
-/// `[{ref:[me, back]}, "=", {ref:["$self"]}]` → `back`.
-fn self_backlink(me: &str, on: &[Value]) -> Option<String> {
-    let [left, Value::String(op), right] = on else {
-        return None;
-    };
-    let (left, right) = (ref_path(left)?, ref_path(right)?);
-    let (path, this) = if right == ["$self"] {
-        (left, right)
-    } else {
-        (right, left)
-    };
-    (op == "=" && this == ["$self"] && path.len() == 2 && path[0] == me).then(|| path[1].clone())
-}
-
-/// Referential constraints of an unmanaged to-one association: `me.x = y` → (y, x).
-fn on_condition_pairs(me: &str, on: &[Value]) -> Vec<(String, String)> {
-    // a condition on a value (`latest.isLatest = true`) is no referential constraint at all
-    if on.iter().any(|term| term.get("val").is_some()) {
-        return Vec::new();
-    }
-    let mut pairs = Vec::new();
-    for window in on.windows(3) {
-        let [left, Value::String(op), right] = window else {
-            continue;
-        };
-        if op != "=" {
-            continue;
-        }
-        let (Some(left), Some(right)) = (ref_path(left), ref_path(right)) else {
-            continue;
-        };
-        let (target, local) = if left.first().map(String::as_str) == Some(me) {
-            (left, right)
-        } else {
-            (right, left)
-        };
-        if target.first().map(String::as_str) != Some(me)
-            || local.first().is_some_and(|s| s.starts_with('$'))
-        {
-            continue;
-        }
-        pairs.push((local.join("_"), target[1..].join("_")));
-    }
-    pairs
-}
-
-fn edm_type(builtin: Builtin) -> &'static str {
-    match builtin {
-        Builtin::Uuid => "Edm.Guid",
-        Builtin::Boolean => "Edm.Boolean",
-        Builtin::UInt8 => "Edm.Byte",
-        Builtin::Int16 => "Edm.Int16",
-        Builtin::Int32 | Builtin::Integer => "Edm.Int32",
-        Builtin::Int64 => "Edm.Int64",
-        Builtin::Decimal => "Edm.Decimal",
-        Builtin::Double => "Edm.Double",
-        Builtin::Date => "Edm.Date",
-        Builtin::Time => "Edm.TimeOfDay",
-        Builtin::DateTime | Builtin::Timestamp => "Edm.DateTimeOffset",
-        Builtin::String | Builtin::LargeString => "Edm.String",
-        Builtin::Binary | Builtin::LargeBinary => "Edm.Binary",
-        // refused before (see `flatten`); the compiler's fallback type
-        Builtin::Vector | Builtin::Map => "Edm.PrimitiveType",
-    }
-}
-
-fn collection_of(edm: &str, collection: bool) -> String {
-    if collection {
-        format!("Collection({edm})")
-    } else {
-        edm.to_owned()
-    }
-}
-
-/// `Type` and the facets the compiler writes for a scalar (`addTypeFacets`), without the
-/// variable scale of an unconstrained decimal (written after `DefaultValue`).
-fn scalar_attributes(scalar: &Scalar, collection: bool) -> Vec<(&'static str, String)> {
-    let edm = edm_type(scalar.builtin);
-    let mut attributes = vec![("Type", collection_of(edm, collection))];
-    if let Some(length) = scalar.length {
-        attributes.push(("MaxLength", length.to_string()));
-    }
-    if let Some(precision) = scalar.precision {
-        attributes.push(("Precision", precision.to_string()));
-    }
-    if let Some(scale) = scalar.scale {
-        attributes.push(("Scale", scale.to_string()));
-    } else if scalar.builtin == Builtin::Timestamp {
-        attributes.push(("Precision", "7".into()));
-    }
-    attributes
-}
-
 /// The literal default of an element, as the compiler writes it into `DefaultValue`.
 fn default_value(element: &Flat<'_>) -> Option<String> {
     let default = element.element.get("default")?;
@@ -1335,71 +1235,6 @@ fn default_value(element: &Flat<'_>) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn scalar(
-        builtin: Builtin,
-        length: Option<u32>,
-        precision: Option<u32>,
-        scale: Option<u32>,
-    ) -> Scalar {
-        Scalar {
-            builtin,
-            length,
-            precision,
-            scale,
-        }
-    }
-
-    fn attributes(s: Scalar) -> Vec<(&'static str, String)> {
-        scalar_attributes(&s, false)
-    }
-
-    #[test]
-    fn builtins_map_to_the_compilers_edm_types() {
-        let cases = [
-            (Builtin::Uuid, "Edm.Guid"),
-            (Builtin::UInt8, "Edm.Byte"),
-            (Builtin::Integer, "Edm.Int32"),
-            (Builtin::Int64, "Edm.Int64"),
-            (Builtin::Time, "Edm.TimeOfDay"),
-            (Builtin::DateTime, "Edm.DateTimeOffset"),
-            (Builtin::LargeString, "Edm.String"),
-            (Builtin::LargeBinary, "Edm.Binary"),
-        ];
-        for (builtin, edm) in cases {
-            assert_eq!(edm_type(builtin), edm, "{builtin:?}");
-        }
-    }
-
-    #[test]
-    fn facets_follow_the_compilers_rules() {
-        let ty = |s: &str| ("Type", s.to_owned());
-        assert_eq!(
-            attributes(scalar(Builtin::String, Some(20), None, None)),
-            [ty("Edm.String"), ("MaxLength", "20".into())]
-        );
-        assert_eq!(
-            attributes(scalar(Builtin::Decimal, None, Some(9), Some(2))),
-            [
-                ty("Edm.Decimal"),
-                ("Precision", "9".into()),
-                ("Scale", "2".into())
-            ]
-        );
-        // only Timestamp gets the implicit precision, DateTime has none
-        assert_eq!(
-            attributes(scalar(Builtin::Timestamp, None, None, None)),
-            [ty("Edm.DateTimeOffset"), ("Precision", "7".into())]
-        );
-        assert_eq!(
-            attributes(scalar(Builtin::DateTime, None, None, None)),
-            [ty("Edm.DateTimeOffset")]
-        );
-        assert_eq!(
-            scalar_attributes(&scalar(Builtin::String, None, None, None), true),
-            [ty("Collection(Edm.String)")]
-        );
-    }
 
     fn edmx_of(entity_elements: Value) -> Result<String, EdmxError> {
         let csn = Csn::from_value(json!({"definitions": {
