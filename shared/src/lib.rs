@@ -48,6 +48,7 @@ pub mod control;
 pub mod csn;
 pub mod deploy;
 pub mod drift;
+pub mod edmx;
 pub mod evolve;
 pub mod jobs;
 pub mod lifecycle;
