@@ -6,20 +6,18 @@
 //! the compiler, a view whose source is not in the database (`@cds.persistence.skip`) is left
 //! out, and the source gets the alias `<name>_0`.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::reach::Classified;
-use super::tables::{element_columns, element_object, elements_of, literal, path_columns};
+use super::tables::{
+    PathEnd, element_columns, element_object, elements_of, foreign_key_columns, literal,
+    path_columns, resolve_path,
+};
 use super::{Expr, From, OrderBy, SchemaError, Source, View, ViewColumn, sql_name};
-use crate::csn::{Csn, Resolved};
-
-/// A view together with the CDS name of its source, needed to derive its localized variant.
-struct Derived {
-    view: View,
-    source: String,
-}
+use crate::csn::{Association, Csn, Resolved};
 
 /// All views of the model in creation order (each after the views it reads).
 pub(super) fn views(csn: &Csn, classified: &Classified) -> Result<Vec<View>, SchemaError> {
@@ -43,26 +41,32 @@ pub(super) fn views(csn: &Csn, classified: &Classified) -> Result<Vec<View>, Sch
         }
     }
     // Views with localized elements get a copy reading the localized variant of the source.
-    let localized_views: Vec<&Derived> = derived
+    let localized_views: Vec<&View> = derived
         .iter()
-        .filter(|d| has_localized_elements(csn, &d.view.entity))
+        .filter(|v| has_localized_elements(csn, &v.entity))
         .collect();
-    for d in &localized_views {
-        localized_for.insert(d.view.entity.clone(), format!("localized_{}", d.view.name));
+    for v in &localized_views {
+        localized_for.insert(v.entity.clone(), format!("localized_{}", v.name));
     }
+    // The copy reads the localized variant of every table it reads that has one, joined
+    // ones included (the compiler redirects the associations behind joins to them too).
+    let localized_sql: HashMap<String, &String> = localized_for
+        .iter()
+        .map(|(entity, localized)| (sql_name(entity), localized))
+        .collect();
     let mut copies = Vec::new();
-    for d in localized_views {
-        let mut view = d.view.clone();
-        view.name = format!("localized_{}", d.view.name);
-        view.entity = format!("localized.{}", d.view.entity);
-        if let (Some(localized_source), From::Table { name, .. }) =
-            (localized_for.get(&d.source), &mut view.from)
-        {
-            name.clone_from(localized_source);
+    for original in localized_views {
+        let mut view = original.clone();
+        view.name = format!("localized_{}", original.name);
+        view.entity = format!("localized.{}", original.entity);
+        for name in view.from.sources_mut() {
+            if let Some(localized) = localized_sql.get(name.as_str()) {
+                name.clone_from(localized);
+            }
         }
         copies.push(view);
     }
-    all.extend(derived.into_iter().map(|d| d.view));
+    all.extend(derived);
     all.extend(copies);
     Ok(dependency_order(all))
 }
@@ -148,7 +152,7 @@ fn persisted_views<'a>(
     }
 }
 
-fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Derived, SchemaError> {
+fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<View, SchemaError> {
     let def = csn
         .definition(name)
         .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
@@ -164,12 +168,15 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
     let source_def = csn
         .definition(source)
         .ok_or_else(|| SchemaError::invalid(name, format!("source '{source}' is not defined")))?;
+    let next_alias = Cell::new(1);
     let scope = Scope {
         csn,
         view: name,
         source_elements: elements_of(source, source_def)?,
         alias: format!("{alias}_0"),
         from_alias: alias,
+        next_alias: &next_alias,
+        joins: RefCell::new(Vec::new()),
     };
 
     let explicit: Vec<&Map<String, Value>> = match select.get("columns") {
@@ -218,13 +225,10 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
                 {
                     continue;
                 }
-                for (leaf, suffix) in path_columns(csn, name, scope.source_elements, &path)? {
+                for (column, suffix) in scope.columns(&path)? {
                     columns.push(ViewColumn {
                         name: format!("{element_name}{suffix}"),
-                        expr: vec![Expr::Column {
-                            alias: scope.alias.clone(),
-                            name: leaf.column.name,
-                        }],
+                        expr: vec![column],
                     });
                 }
             }
@@ -255,26 +259,20 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
             });
         }
     }
-    Ok(Derived {
-        view: View {
-            name: sql_name(name),
-            entity: name.into(),
-            distinct: select.get("distinct") == Some(&Value::Bool(true)),
-            columns,
-            from: From::Table {
-                name: sql_name(source),
-                alias: scope.alias.clone(),
-            },
-            filter,
-            group_by,
-            having,
-            order_by,
-        },
-        source: source.clone(),
+    Ok(View {
+        name: sql_name(name),
+        entity: name.into(),
+        distinct: select.get("distinct") == Some(&Value::Bool(true)),
+        columns,
+        from: scope.from(source),
+        filter,
+        group_by,
+        having,
+        order_by,
     })
 }
 
-/// What expressions in one view can refer to.
+/// What expressions in one view (or one `EXISTS` subquery of it) can refer to.
 struct Scope<'a> {
     csn: &'a Csn,
     view: &'a str,
@@ -283,9 +281,231 @@ struct Scope<'a> {
     alias: String,
     /// The alias in CDS (`Books`, or the explicit `as`).
     from_alias: &'a str,
+    /// The number the next generated alias gets (`author_1`, `_books_exists_2`): the compiler
+    /// counts joins and subqueries of one view together, in the order it meets them.
+    next_alias: &'a Cell<usize>,
+    /// The joins path expressions have needed so far, in alias order.
+    joins: RefCell<Vec<Join>>,
 }
 
-impl Scope<'_> {
+/// A `LEFT JOIN` a path expression needs: the compiler turns each association a path follows
+/// (`author.name`, `book.author.country.name`, `count(items.ID)`) into one join per distinct
+/// association path, aliased `<association>_<n>`, and reuses it for every path through it.
+struct Join {
+    /// The alias of the table the association starts from, and its path there.
+    parent: String,
+    path: String,
+    source: Source,
+    on: Vec<Expr>,
+}
+
+/// One side of an association condition: an aliased table or view and its elements.
+#[derive(Clone, Copy)]
+struct Side<'s, 'a> {
+    alias: &'s str,
+    elements: &'a Map<String, Value>,
+}
+
+impl<'a> Scope<'a> {
+    fn fresh_alias(&self, name: &str) -> String {
+        let n = self.next_alias.get();
+        self.next_alias.set(n + 1);
+        format!("{name}_{n}")
+    }
+
+    /// The `FROM` clause: the source, left-joined with every join in alias order.
+    fn from(&self, source: &str) -> From {
+        let root = From::Table {
+            name: sql_name(source),
+            alias: self.alias.clone(),
+        };
+        self.joins
+            .borrow()
+            .iter()
+            .fold(root, |left, join| From::LeftJoin {
+                left: Box::new(left),
+                right: join.source.clone(),
+                on: join.on.clone(),
+            })
+    }
+
+    /// The columns a path stands for (with their suffix after the path's own name, see
+    /// [`path_columns`]), following associations through joins.
+    fn columns(&self, path: &[&str]) -> Result<Vec<(Expr, String)>, SchemaError> {
+        let root = Side {
+            alias: &self.alias,
+            elements: self.source_elements,
+        };
+        self.columns_in(root, path)
+    }
+
+    fn columns_in(
+        &self,
+        side: Side<'_, 'a>,
+        path: &[&str],
+    ) -> Result<Vec<(Expr, String)>, SchemaError> {
+        match resolve_path(self.csn, self.view, side.elements, path)? {
+            PathEnd::Columns(columns) => Ok(columns
+                .into_iter()
+                .map(|(leaf, suffix)| {
+                    let column = Expr::Column {
+                        alias: side.alias.to_owned(),
+                        name: leaf.column.name,
+                    };
+                    (column, suffix)
+                })
+                .collect()),
+            PathEnd::Association {
+                at,
+                column,
+                element,
+                assoc,
+            } => {
+                let hop = Hop {
+                    path: &path[..=at],
+                    column: &column,
+                    element,
+                    assoc: &assoc,
+                };
+                let (alias, elements) = self.join(side, &hop)?;
+                self.columns_in(
+                    Side {
+                        alias: &alias,
+                        elements,
+                    },
+                    &path[at + 1..],
+                )
+            }
+        }
+    }
+
+    /// The alias of the join for `hop` from `parent` (an existing one, or a new one).
+    fn join(
+        &self,
+        parent: Side<'_, 'a>,
+        hop: &Hop<'_, 'a>,
+    ) -> Result<(String, &'a Map<String, Value>), SchemaError> {
+        let target = target_elements(self.csn, self.view, hop.assoc)?;
+        let path = hop.path.join(".");
+        let existing = self
+            .joins
+            .borrow()
+            .iter()
+            .find(|j| j.parent == parent.alias && j.path == path)
+            .map(|j| j.source.alias.clone());
+        if let Some(alias) = existing {
+            return Ok((alias, target));
+        }
+        let alias = self.fresh_alias(hop.name());
+        let on = hop.condition(
+            self.csn,
+            self.view,
+            parent,
+            Side {
+                alias: &alias,
+                elements: target,
+            },
+            Orientation::SourceFirst,
+        )?;
+        self.joins.borrow_mut().push(Join {
+            parent: parent.alias.to_owned(),
+            path,
+            source: Source {
+                name: sql_name(hop.assoc.target),
+                alias: alias.clone(),
+            },
+            on,
+        });
+        Ok((alias, target))
+    }
+
+    /// `exists <association>[filter]` → `EXISTS (SELECT 1 AS dummy FROM target AS
+    /// _<association>_exists_<n> WHERE <association condition> AND <filter>)`, as the compiler
+    /// writes it.
+    fn exists(&self, reference: &Value) -> Result<Expr, SchemaError> {
+        let segments = reference.as_array().map(Vec::as_slice).unwrap_or_default();
+        let [segment] = segments else {
+            return Err(SchemaError::unsupported(
+                self.view,
+                format!("'exists' on a path of several associations {reference}"),
+            ));
+        };
+        let (name, filter) = match segment {
+            Value::String(name) => (name.as_str(), None),
+            Value::Object(o) => (
+                o.get("id").and_then(Value::as_str).unwrap_or_default(),
+                o.get("where").and_then(Value::as_array),
+            ),
+            _ => ("", None),
+        };
+        let path = [name];
+        let element = self
+            .source_elements
+            .get(name)
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                SchemaError::invalid(self.view, format!("'exists {name}': no such element"))
+            })?;
+        let Resolved::Association(assoc) = self
+            .csn
+            .resolve(&format!("{}.{name}", self.view), element)?
+        else {
+            return Err(SchemaError::unsupported(
+                self.view,
+                format!("'exists' on '{name}', which is not an association"),
+            ));
+        };
+        let alias = self.fresh_alias(&format!("_{name}_exists"));
+        let target = target_elements(self.csn, self.view, &assoc)?;
+        let hop = Hop {
+            path: &path,
+            column: name,
+            element,
+            assoc: &assoc,
+        };
+        let here = Side {
+            alias: &self.alias,
+            elements: self.source_elements,
+        };
+        let there = Side {
+            alias: &alias,
+            elements: target,
+        };
+        let mut condition =
+            hop.condition(self.csn, self.view, here, there, Orientation::TargetFirst)?;
+        if let Some(filter) = filter {
+            let inner = Scope {
+                csn: self.csn,
+                view: self.view,
+                source_elements: target,
+                alias: alias.clone(),
+                from_alias: "",
+                next_alias: self.next_alias,
+                joins: RefCell::new(Vec::new()),
+            };
+            let filter = inner.tokens(filter)?;
+            if !inner.joins.borrow().is_empty() {
+                return Err(SchemaError::unsupported(
+                    self.view,
+                    format!("a path expression in the filter of 'exists {name}'"),
+                ));
+            }
+            condition.push(Expr::Keyword("AND".into()));
+            if filter.iter().any(|t| *t == Expr::Keyword("OR".into())) {
+                condition.push(Expr::Group(filter));
+            } else {
+                condition.extend(filter);
+            }
+        }
+        Ok(Expr::Exists {
+            source: Source {
+                name: sql_name(assoc.target),
+                alias,
+            },
+            filter: condition,
+        })
+    }
+
     /// The element name an explicit column defines.
     fn column_name(&self, column: &Map<String, Value>) -> Option<String> {
         if let Some(alias) = column.get("as").and_then(Value::as_str) {
@@ -326,7 +546,22 @@ impl Scope<'_> {
     }
 
     fn tokens(&self, xpr: &[Value]) -> Result<Vec<Expr>, SchemaError> {
-        xpr.iter().map(|t| self.token(t)).collect()
+        let mut tokens = Vec::with_capacity(xpr.len());
+        let mut rest = xpr.iter();
+        while let Some(token) = rest.next() {
+            if token
+                .as_str()
+                .is_some_and(|w| w.eq_ignore_ascii_case("exists"))
+            {
+                let reference = rest.next().and_then(|r| r.get("ref")).ok_or_else(|| {
+                    SchemaError::unsupported(self.view, "'exists' without an association")
+                })?;
+                tokens.push(self.exists(reference)?);
+            } else {
+                tokens.push(self.token(token)?);
+            }
+        }
+        Ok(tokens)
     }
 
     fn token(&self, token: &Value) -> Result<Expr, SchemaError> {
@@ -345,12 +580,9 @@ impl Scope<'_> {
             if path.first().is_some_and(|p| p.starts_with('$')) {
                 Expr::Variable(path.join("."))
             } else {
-                let columns = path_columns(self.csn, self.view, self.source_elements, &path)?;
-                match columns.as_slice() {
-                    [(leaf, suffix)] if suffix.is_empty() => Expr::Column {
-                        alias: self.alias.clone(),
-                        name: leaf.column.name.clone(),
-                    },
+                let mut columns = self.columns(&path)?;
+                match columns.pop() {
+                    Some((column, suffix)) if columns.is_empty() && suffix.is_empty() => column,
                     _ => {
                         return Err(SchemaError::unsupported(
                             self.view,
@@ -431,6 +663,220 @@ fn keyword(word: &str) -> Expr {
     }
 }
 
+/// An association a path follows out of the table it is in.
+struct Hop<'s, 'a> {
+    /// The association's path in its table (`author`, `address.country`).
+    path: &'s [&'s str],
+    /// The SQL prefix of its foreign-key columns (`author`, `address_country`).
+    column: &'s str,
+    element: &'a Map<String, Value>,
+    assoc: &'s Association<'a>,
+}
+
+/// Which side of a managed association's key comparison comes first: the compiler writes
+/// `Books_0.author_ID = author_1.ID` in joins and `_author_exists_1.ID = Books_0.author_ID` in
+/// `EXISTS` subqueries.
+#[derive(Clone, Copy, PartialEq)]
+enum Orientation {
+    SourceFirst,
+    TargetFirst,
+}
+
+impl Hop<'_, '_> {
+    /// The association's name, the stem of the alias the compiler generates for it.
+    fn name(&self) -> &str {
+        self.path.last().copied().unwrap_or_default()
+    }
+
+    /// The condition linking `source` (where the association is) to `target`: the foreign
+    /// keys of a managed association, the `on` of an unmanaged one.
+    fn condition(
+        &self,
+        csn: &Csn,
+        view: &str,
+        source: Side<'_, '_>,
+        target: Side<'_, '_>,
+        orientation: Orientation,
+    ) -> Result<Vec<Expr>, SchemaError> {
+        if self.assoc.unmanaged {
+            let on = self
+                .element
+                .get("on")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    SchemaError::invalid(view, format!("'{}' has no 'on' condition", self.name()))
+                })?;
+            return on_condition(csn, view, on, self.name(), source, target);
+        }
+        let pairs = foreign_key_columns(csn, view, &self.path.join("."), self.column, self.assoc)?;
+        let mut condition = Vec::new();
+        for (foreign_key, key) in pairs {
+            if !condition.is_empty() {
+                condition.push(Expr::Keyword("AND".into()));
+            }
+            let ours = Expr::Column {
+                alias: source.alias.into(),
+                name: foreign_key,
+            };
+            let theirs = Expr::Column {
+                alias: target.alias.into(),
+                name: key,
+            };
+            let (left, right) = match orientation {
+                Orientation::SourceFirst => (ours, theirs),
+                Orientation::TargetFirst => (theirs, ours),
+            };
+            condition.extend([left, Expr::Keyword("=".into()), right]);
+        }
+        Ok(condition)
+    }
+}
+
+/// The elements of an association's target.
+fn target_elements<'a>(
+    csn: &'a Csn,
+    view: &str,
+    assoc: &Association<'a>,
+) -> Result<&'a Map<String, Value>, SchemaError> {
+    let target = csn.definition(assoc.target).ok_or_else(|| {
+        SchemaError::invalid(
+            view,
+            format!("association target '{}' is not defined", assoc.target),
+        )
+    })?;
+    elements_of(assoc.target, target)
+}
+
+/// An unmanaged association's `on` as SQL: references starting with the association's name
+/// are columns of `target`, other references columns of `source`. Like the compiler, a
+/// comparison of two managed associations (`localized.up_ = up_`) or of one with `$self`
+/// (`items.order = $self`) becomes one comparison per foreign key, joined with `AND`.
+fn on_condition(
+    csn: &Csn,
+    view: &str,
+    on: &[Value],
+    association: &str,
+    source: Side<'_, '_>,
+    target: Side<'_, '_>,
+) -> Result<Vec<Expr>, SchemaError> {
+    let operand = |token: &Value| -> Result<Option<Vec<Expr>>, SchemaError> {
+        let Some(path) = token
+            .get("ref")
+            .and_then(Value::as_array)
+            .and_then(|r| r.iter().map(Value::as_str).collect::<Option<Vec<&str>>>())
+        else {
+            return Ok(None);
+        };
+        let (side, path) = match path.as_slice() {
+            ["$self"] => {
+                // `$self` stands for the source's primary key, which a backlink's foreign
+                // keys follow in order.
+                let mut keys = Vec::new();
+                for (name, element) in source.elements {
+                    let element = element_object(view, name, element)?;
+                    if element.get("key") == Some(&Value::Bool(true)) {
+                        for leaf in element_columns(csn, view, name, name, element, 0)? {
+                            keys.push(Expr::Column {
+                                alias: source.alias.into(),
+                                name: leaf.column.name,
+                            });
+                        }
+                    }
+                }
+                return Ok(Some(keys));
+            }
+            [first, ..] if first.starts_with('$') => {
+                return Ok(Some(vec![Expr::Variable(path.join("."))]));
+            }
+            [first, rest @ ..] if *first == association && !rest.is_empty() => (target, rest),
+            all => (source, all),
+        };
+        let columns = path_columns(csn, view, side.elements, path)?;
+        Ok(Some(
+            columns
+                .into_iter()
+                .map(|(leaf, _)| Expr::Column {
+                    alias: side.alias.into(),
+                    name: leaf.column.name,
+                })
+                .collect(),
+        ))
+    };
+    let mut condition = Vec::new();
+    let mut i = 0;
+    while i < on.len() {
+        let comparison = match on.get(i..i + 3) {
+            Some([left, Value::String(op), right]) if op == "=" => {
+                match (operand(left)?, operand(right)?) {
+                    (Some(left), Some(right)) => Some((left, right)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((left, right)) = comparison {
+            if left.len() != right.len() || left.is_empty() {
+                return Err(SchemaError::invalid(
+                    view,
+                    format!(
+                        "'{association}' compares operands of different shapes in its condition"
+                    ),
+                ));
+            }
+            let several = left.len() > 1;
+            let mut pairs = Vec::new();
+            for (n, (l, r)) in left.into_iter().zip(right).enumerate() {
+                if n > 0 {
+                    pairs.push(Expr::Keyword("AND".into()));
+                }
+                pairs.extend([l, Expr::Keyword("=".into()), r]);
+            }
+            // The compiler parenthesises a comparison it expands to several.
+            if several {
+                condition.push(Expr::Group(pairs));
+            } else {
+                condition.extend(pairs);
+            }
+            i += 3;
+            continue;
+        }
+        let token = &on[i];
+        let expr = match token {
+            Value::String(word) => keyword(word),
+            Value::Object(o) if o.contains_key("xpr") => {
+                let xpr = o.get("xpr").and_then(Value::as_array).map(Vec::as_slice);
+                Expr::Group(on_condition(
+                    csn,
+                    view,
+                    xpr.unwrap_or_default(),
+                    association,
+                    source,
+                    target,
+                )?)
+            }
+            Value::Object(o) if o.contains_key("val") => {
+                let val = &o["val"];
+                Expr::Literal(
+                    literal(val)
+                        .ok_or_else(|| SchemaError::unsupported(view, format!("literal {val}")))?,
+                )
+            }
+            _ => match operand(token)?.as_deref() {
+                Some([single]) => single.clone(),
+                _ => {
+                    return Err(SchemaError::unsupported(
+                        view,
+                        format!("'{association}' condition token {token}"),
+                    ));
+                }
+            },
+        };
+        condition.push(expr);
+        i += 1;
+    }
+    Ok(condition)
+}
+
 /// `localized_<entity>`: the entity left-joined with its texts for the session's locale,
 /// localized elements taken from the texts when present (`coalesce`).
 fn direct_localized_view(
@@ -502,17 +948,30 @@ fn direct_localized_view(
         .and_then(|l| l.get("on"))
         .and_then(Value::as_array)
         .ok_or_else(|| SchemaError::invalid(name, "'localized' association without 'on'"))?;
-    let on = join_condition(name, on, &base, &joined)?;
+    let on = on_condition(
+        csn,
+        name,
+        on,
+        "localized",
+        Side {
+            alias: &base,
+            elements,
+        },
+        Side {
+            alias: &joined,
+            elements: texts_elements,
+        },
+    )?;
     Ok(Some(View {
         name: format!("localized_{}", sql_name(name)),
         entity: format!("localized.{name}"),
         distinct: false,
         columns,
         from: From::LeftJoin {
-            left: Source {
+            left: Box::new(From::Table {
                 name: sql_name(name),
                 alias: base,
-            },
+            }),
             right: Source {
                 name: sql_name(texts),
                 alias: joined,
@@ -524,50 +983,6 @@ fn direct_localized_view(
         having: None,
         order_by: Vec::new(),
     }))
-}
-
-/// The `localized` association's `on` with `localized.x` → texts side, `x` → base side.
-fn join_condition(
-    entity: &str,
-    on: &[Value],
-    base: &str,
-    joined: &str,
-) -> Result<Vec<Expr>, SchemaError> {
-    on.iter()
-        .map(|token| match token {
-            Value::String(word) => Ok(keyword(word)),
-            Value::Object(o) => {
-                if let Some(Value::Array(xpr)) = o.get("xpr") {
-                    return Ok(Expr::Group(join_condition(entity, xpr, base, joined)?));
-                }
-                let path: Option<Vec<&str>> = o
-                    .get("ref")
-                    .and_then(Value::as_array)
-                    .and_then(|r| r.iter().map(Value::as_str).collect());
-                match path.as_deref() {
-                    Some([first, ..]) if first.starts_with('$') => {
-                        Ok(Expr::Variable(path.unwrap_or_default().join(".")))
-                    }
-                    Some(["localized", rest @ ..]) if !rest.is_empty() => Ok(Expr::Column {
-                        alias: joined.into(),
-                        name: rest.join("_"),
-                    }),
-                    Some(p) if !p.is_empty() => Ok(Expr::Column {
-                        alias: base.into(),
-                        name: p.join("_"),
-                    }),
-                    _ => Err(SchemaError::unsupported(
-                        entity,
-                        format!("'localized' condition token {token}"),
-                    )),
-                }
-            }
-            other => Err(SchemaError::unsupported(
-                entity,
-                format!("'localized' condition token {other}"),
-            )),
-        })
-        .collect()
 }
 
 fn is_localized(element: &Value) -> bool {
@@ -624,3 +1039,6 @@ fn dependency_order(views: Vec<View>) -> Vec<View> {
     let mut slots: Vec<Option<View>> = views.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
+
+#[cfg(test)]
+mod tests;
