@@ -101,9 +101,23 @@ pub(super) fn element_columns(
     let key = element.get("key") == Some(&Value::Bool(true));
     let not_null = key || element.get("notNull") == Some(&Value::Bool(true));
     let owner = format!("{entity}.{path}");
+    // The compiler stores an arrayed element (`many String`, `array of Phone`, or a type that
+    // is one) as JSON text in a LargeString column.
+    if is_arrayed(csn, element) {
+        return Ok(vec![Leaf {
+            column: Column {
+                name: column.into(),
+                element: path.into(),
+                ty: ColumnType::LargeString,
+                not_null,
+                default: default_value(&owner, element.get("default"))?,
+            },
+            key,
+        }]);
+    }
     match csn.resolve(&owner, element)? {
         Resolved::Scalar(scalar) => Ok(vec![Leaf {
-            column: super::Column {
+            column: Column {
                 name: column.into(),
                 element: path.into(),
                 ty: column_type(&owner, scalar)?,
@@ -250,6 +264,28 @@ pub(super) fn foreign_key_columns(
         );
     }
     Ok(pairs)
+}
+
+/// Whether an element is arrayed (`items`), directly or through its chain of named types.
+fn is_arrayed(csn: &Csn, element: &Map<String, Value>) -> bool {
+    let mut current = element;
+    for _ in 0..MAX_KEY_DEPTH {
+        if current.contains_key("items") {
+            return true;
+        }
+        if current.contains_key("elements") || current.contains_key("target") {
+            return false;
+        }
+        match current
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(|t| csn.definition(t))
+        {
+            Some(def) => current = def,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// `keys: [{ref: ["a", "b"], as: "x"}]` → (path, flattened name).
