@@ -370,7 +370,7 @@ fn default_value(
         return Ok(None);
     };
     if let Some(val) = default.get("val") {
-        return literal(val)
+        return literal(default)
             .map(|l| Some(DefaultValue::Literal(l)))
             .ok_or_else(|| SchemaError::unsupported(owner, format!("default {val}")));
     }
@@ -383,12 +383,16 @@ fn default_value(
     ))
 }
 
-/// A CSN `val` as a literal.
-pub(super) fn literal(val: &Value) -> Option<Literal> {
-    Some(match val {
+/// A CSN literal (`{val: …}`) as a literal. Numbers too large or too precise for JSON come
+/// as strings marked `literal: 'number'`; the compiler writes them unquoted, the exponent
+/// upper case (`2.5e3` → `2.5E3`).
+pub(super) fn literal(token: &Value) -> Option<Literal> {
+    let number_text = token.get("literal").and_then(Value::as_str) == Some("number");
+    Some(match token.get("val")? {
         Value::Null => Literal::Null,
         Value::Bool(b) => Literal::Bool(*b),
         Value::Number(n) => Literal::Number(n.to_string()),
+        Value::String(s) if number_text => Literal::Number(s.to_ascii_uppercase()),
         Value::String(s) => Literal::String(s.clone()),
         _ => return None,
     })

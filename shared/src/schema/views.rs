@@ -596,7 +596,7 @@ impl<'a> Scope<'a> {
             }
         } else if let Some(val) = object.get("val") {
             Expr::Literal(
-                literal(val)
+                literal(token)
                     .ok_or_else(|| SchemaError::unsupported(self.view, format!("literal {val}")))?,
             )
         } else if let Some(Value::Array(xpr)) = object.get("xpr") {
@@ -857,7 +857,7 @@ fn on_condition(
             Value::Object(o) if o.contains_key("val") => {
                 let val = &o["val"];
                 Expr::Literal(
-                    literal(val)
+                    literal(token)
                         .ok_or_else(|| SchemaError::unsupported(view, format!("literal {val}")))?,
                 )
             }
