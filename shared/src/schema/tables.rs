@@ -26,11 +26,27 @@ pub(super) fn table(csn: &Csn, name: &str) -> Result<Table, SchemaError> {
         .definition(name)
         .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
     let elements = elements_of(name, def)?;
+    if let Some(key) = elements
+        .keys()
+        .find(|n| is_set(elements[*n].get("@cds.valid.key")))
+    {
+        return Err(SchemaError::unsupported(
+            name,
+            format!("a temporal time-slice key (@cds.valid.key on '{key}')"),
+        ));
+    }
     let mut columns = Vec::new();
     let mut primary_key = Vec::new();
     for (element_name, element) in elements {
         let element = element_object(name, element_name, element)?;
-        for leaf in element_columns(csn, name, element_name, element_name, element, 0)? {
+        // The compiler makes a temporal entity's `@cds.valid.from` part of the primary key,
+        // so one row per time slice.
+        let valid_from = is_set(element.get("@cds.valid.from"));
+        for mut leaf in element_columns(csn, name, element_name, element_name, element, 0)? {
+            if valid_from {
+                leaf.key = true;
+                leaf.column.not_null = true;
+            }
             if leaf.key {
                 primary_key.push(leaf.column.name.clone());
             }

@@ -17,7 +17,7 @@ use super::tables::{
     path_columns, resolve_path,
 };
 use super::{Expr, From, OrderBy, SchemaError, Source, View, ViewColumn, sql_name};
-use crate::csn::{Association, Csn, Resolved};
+use crate::csn::{Association, Csn, Resolved, is_set};
 
 /// All views of the model in creation order (each after the views it reads).
 pub(super) fn views(csn: &Csn, classified: &Classified) -> Result<Vec<View>, SchemaError> {
@@ -242,7 +242,7 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
             None => Ok(None),
         }
     };
-    let filter = tokens("where")?;
+    let filter = with_time_slice(def, &columns, tokens("where")?)?;
     let having = tokens("having")?;
     let mut group_by = Vec::new();
     if let Some(Value::Array(items)) = select.get("groupBy") {
@@ -270,6 +270,50 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
         having,
         order_by,
     })
+}
+
+/// A view exposing a temporal entity's `@cds.valid.from` / `@cds.valid.to` elements shows only
+/// the rows valid in the session's time slice: the compiler adds `(from < $valid.to AND to >
+/// $valid.from)` to its `WHERE`.
+fn with_time_slice(
+    def: &Map<String, Value>,
+    columns: &[ViewColumn],
+    filter: Option<Vec<Expr>>,
+) -> Result<Option<Vec<Expr>>, SchemaError> {
+    let elements = def.get("elements").and_then(Value::as_object);
+    let annotated = |annotation: &str| {
+        let name = elements?
+            .iter()
+            .find(|(_, e)| is_set(e.get(annotation)))
+            .map(|(n, _)| n)?;
+        columns
+            .iter()
+            .find(|c| c.name == *name)
+            .map(|c| c.expr.clone())
+    };
+    let (Some(from), Some(to)) = (annotated("@cds.valid.from"), annotated("@cds.valid.to")) else {
+        return Ok(filter);
+    };
+    let mut slice = from;
+    slice.extend([
+        Expr::Keyword("<".into()),
+        Expr::Variable("$valid.to".into()),
+    ]);
+    slice.push(Expr::Keyword("AND".into()));
+    slice.extend(to);
+    slice.extend([
+        Expr::Keyword(">".into()),
+        Expr::Variable("$valid.from".into()),
+    ]);
+    Ok(Some(match filter {
+        None => vec![Expr::Group(slice)],
+        // Not in the corpus yet: both conditions parenthesised and joined.
+        Some(own) => vec![
+            Expr::Group(own),
+            Expr::Keyword("AND".into()),
+            Expr::Group(slice),
+        ],
+    }))
 }
 
 /// What expressions in one view (or one `EXISTS` subquery of it) can refer to.
