@@ -192,6 +192,17 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
         let column = explicit
             .iter()
             .find(|c| scope.column_name(c).as_deref() == Some(element_name.as_str()));
+        // A calculated element read through the view: the compiler writes its expression
+        // (`$calc`, in terms of the source's elements) in place of a column.
+        if let Some(calc) = element.get("$calc").and_then(Value::as_object)
+            && column.is_none_or(|c| c.contains_key("ref"))
+        {
+            columns.push(ViewColumn {
+                name: element_name.clone(),
+                expr: scope.top_level(calc)?,
+            });
+            continue;
+        }
         match column {
             Some(c) if !c.contains_key("ref") => {
                 if c.contains_key("expand") || c.contains_key("inline") {
