@@ -7,13 +7,16 @@
 //! - [`tables`] turns an entity's elements into columns: plain names (`my.bookshop.Books` →
 //!   `my_bookshop_Books`), structured elements flattened with `_`, managed to-one associations
 //!   as foreign-key columns `<assoc>_<key>`, derived types resolved, `@assert.unique`.
-//! - [`views`] turns projections and selects into `SELECT` lists, and adds the `localized_…`
-//!   convenience views.
+//! - [`views`] turns projections and selects into `SELECT` lists (path expressions into joins
+//!   and `EXISTS` subqueries), and adds the `localized_…` convenience views.
+//! - [`drafts`] adds the `_drafts` tables and `DraftAdministrativeData` of
+//!   `@odata.draft.enabled` entities.
 //!
 //! The model is dialect-neutral: [`crate::sql`] renders it, [`crate::evolve`] compares two.
 //! Names are kept exactly as the compiler writes them (original case); the PostgreSQL renderer
 //! folds them to lower case.
 
+mod drafts;
 mod reach;
 mod tables;
 mod views;
@@ -45,7 +48,11 @@ impl PersistenceModel {
         for name in &plan.tables {
             tables.push(tables::table(csn, name)?);
         }
-        let views = views::views(csn, &plan)?;
+        let mut views = views::views(csn, &plan)?;
+        let entities: Vec<String> = plan.views.iter().chain(&plan.tables).cloned().collect();
+        let (draft_tables, draft_views) = drafts::drafts(csn, &entities)?;
+        tables.extend(draft_tables);
+        views.extend(draft_views);
         Ok(Self {
             tables,
             views,
