@@ -157,14 +157,16 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
         .definition(name)
         .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
     let select = select_of(name, def)?;
-    for unsupported in ["limit", "mixin"] {
-        if select.contains_key(unsupported) {
-            return Err(SchemaError::unsupported(
-                name,
-                format!("'{unsupported}' in a view"),
-            ));
-        }
+    if select.contains_key("limit") {
+        return Err(SchemaError::unsupported(name, "'limit' in a view"));
     }
+    // A mixin association the view only exposes has no column (like any unmanaged
+    // association); following one would need a join we do not derive.
+    let mixins: Vec<&str> = select
+        .get("mixin")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let source_def = csn
         .definition(source)
         .ok_or_else(|| SchemaError::invalid(name, format!("source '{source}' is not defined")))?;
@@ -177,6 +179,7 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
         from_alias: alias,
         next_alias: &next_alias,
         joins: RefCell::new(Vec::new()),
+        mixins,
     };
 
     let explicit: Vec<&Map<String, Value>> = match select.get("columns") {
@@ -341,6 +344,8 @@ struct Scope<'a> {
     next_alias: &'a Cell<usize>,
     /// The joins path expressions have needed so far, in alias order.
     joins: RefCell<Vec<Join>>,
+    /// The names of the query's `mixin` associations.
+    mixins: Vec<&'a str>,
 }
 
 /// A `LEFT JOIN` a path expression needs: the compiler turns each association a path follows
@@ -387,6 +392,12 @@ impl<'a> Scope<'a> {
     /// The columns a path stands for (with their suffix after the path's own name, see
     /// [`path_columns`]), following associations through joins.
     fn columns(&self, path: &[&str]) -> Result<Vec<(Expr, String)>, SchemaError> {
+        if let Some(mixin) = path.first().filter(|p| self.mixins.contains(p)) {
+            return Err(SchemaError::unsupported(
+                self.view,
+                format!("a path through the mixin association '{mixin}'"),
+            ));
+        }
         let root = Side {
             alias: &self.alias,
             elements: self.source_elements,
@@ -494,6 +505,12 @@ impl<'a> Scope<'a> {
             _ => ("", None),
         };
         let path = [name];
+        if self.mixins.contains(&name) {
+            return Err(SchemaError::unsupported(
+                self.view,
+                format!("'exists' on the mixin association '{name}'"),
+            ));
+        }
         let element = self
             .source_elements
             .get(name)
@@ -537,6 +554,7 @@ impl<'a> Scope<'a> {
                 from_alias: "",
                 next_alias: self.next_alias,
                 joins: RefCell::new(Vec::new()),
+                mixins: Vec::new(),
             };
             let filter = inner.tokens(filter)?;
             if !inner.joins.borrow().is_empty() {

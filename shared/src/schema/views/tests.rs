@@ -114,3 +114,31 @@ fn a_path_inside_an_exists_filter_is_refused_with_its_view() {
         "V: a path expression in the filter of 'exists author' is not supported"
     );
 }
+
+#[test]
+fn a_mixin_is_exposed_without_a_column_and_refused_in_a_path() {
+    let mixin = json!({"author2": {"type": "cds.Association", "target": "Authors",
+        "on": [{"ref": ["author2", "ID"]}, "=", {"ref": ["author", "ID"]}]}});
+    let elements = json!({"ID": {"key": true, "type": "cds.Integer"},
+        "author2": {"type": "cds.Association", "target": "Authors",
+            "on": [{"ref": ["author2", "ID"]}, "=", {"ref": ["author", "ID"]}]}});
+    let exposed = library(json!({"V": {"kind": "entity",
+        "query": {"SELECT": {"from": {"ref": ["Books"]}, "mixin": mixin.clone(),
+            "columns": [{"ref": ["ID"]}, {"ref": ["author2"]}]}},
+        "elements": elements}}))
+    .expect("derives");
+    assert_eq!(
+        view_sql(&exposed, "V"),
+        "CREATE VIEW \"V\" AS SELECT\n  \"Books_0\".\"ID\"\nFROM \"Books\" AS \"Books_0\""
+    );
+    let err = library(json!({"V": {"kind": "entity",
+        "query": {"SELECT": {"from": {"ref": ["Books"]}, "mixin": mixin,
+            "columns": [{"ref": ["ID"]}, {"ref": ["author2", "name"], "as": "name"}]}},
+        "elements": {"ID": {"key": true, "type": "cds.Integer"},
+            "name": {"type": "cds.String", "length": 100}}}}))
+    .expect_err("unsupported");
+    assert_eq!(
+        err.to_string(),
+        "V: a path through the mixin association 'author2' is not supported"
+    );
+}
