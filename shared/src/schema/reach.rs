@@ -83,12 +83,6 @@ fn check_supported(name: &str, def: &Map<String, Value>) -> Result<(), SchemaErr
     if def.contains_key("params") {
         return Err(SchemaError::unsupported(name, "an entity with parameters"));
     }
-    if is_set(def.get("@odata.draft.enabled")) {
-        return Err(SchemaError::unsupported(
-            name,
-            "@odata.draft.enabled (draft tables)",
-        ));
-    }
     Ok(())
 }
 

@@ -26,11 +26,27 @@ pub(super) fn table(csn: &Csn, name: &str) -> Result<Table, SchemaError> {
         .definition(name)
         .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
     let elements = elements_of(name, def)?;
+    if let Some(key) = elements
+        .keys()
+        .find(|n| is_set(elements[*n].get("@cds.valid.key")))
+    {
+        return Err(SchemaError::unsupported(
+            name,
+            format!("a temporal time-slice key (@cds.valid.key on '{key}')"),
+        ));
+    }
     let mut columns = Vec::new();
     let mut primary_key = Vec::new();
     for (element_name, element) in elements {
         let element = element_object(name, element_name, element)?;
-        for leaf in element_columns(csn, name, element_name, element_name, element, 0)? {
+        // The compiler makes a temporal entity's `@cds.valid.from` part of the primary key,
+        // so one row per time slice.
+        let valid_from = is_set(element.get("@cds.valid.from"));
+        for mut leaf in element_columns(csn, name, element_name, element_name, element, 0)? {
+            if valid_from {
+                leaf.key = true;
+                leaf.column.not_null = true;
+            }
             if leaf.key {
                 primary_key.push(leaf.column.name.clone());
             }
@@ -101,9 +117,23 @@ pub(super) fn element_columns(
     let key = element.get("key") == Some(&Value::Bool(true));
     let not_null = key || element.get("notNull") == Some(&Value::Bool(true));
     let owner = format!("{entity}.{path}");
+    // The compiler stores an arrayed element (`many String`, `array of Phone`, or a type that
+    // is one) as JSON text in a LargeString column.
+    if is_arrayed(csn, element) {
+        return Ok(vec![Leaf {
+            column: Column {
+                name: column.into(),
+                element: path.into(),
+                ty: ColumnType::LargeString,
+                not_null,
+                default: default_value(&owner, element.get("default"))?,
+            },
+            key,
+        }]);
+    }
     match csn.resolve(&owner, element)? {
         Resolved::Scalar(scalar) => Ok(vec![Leaf {
-            column: super::Column {
+            column: Column {
                 name: column.into(),
                 element: path.into(),
                 ty: column_type(&owner, scalar)?,
@@ -136,39 +166,14 @@ pub(super) fn element_columns(
             if assoc.unmanaged || assoc.to_many {
                 return Ok(Vec::new());
             }
-            let target = csn.definition(assoc.target).ok_or_else(|| {
-                SchemaError::invalid(
-                    entity,
-                    format!("'{path}' targets unknown '{}'", assoc.target),
-                )
-            })?;
-            let target_elements = elements_of(assoc.target, target)?;
-            let keys = match assoc.keys {
-                Some(keys) => explicit_keys(entity, path, keys)?,
-                None => target_elements
-                    .iter()
-                    .filter(|(_, e)| e.get("key") == Some(&Value::Bool(true)))
-                    .map(|(n, _)| (vec![n.clone()], n.clone()))
-                    .collect(),
-            };
             let mut leaves = Vec::new();
-            for (ref_path, alias) in keys {
-                let key_element = find_element(target_elements, &ref_path).ok_or_else(|| {
-                    SchemaError::invalid(
-                        entity,
-                        format!(
-                            "foreign key '{}' of '{path}' is not an element of '{}'",
-                            ref_path.join("."),
-                            assoc.target
-                        ),
-                    )
-                })?;
+            for foreign_key in foreign_key_elements(csn, entity, path, &assoc)? {
                 for leaf in element_columns(
                     csn,
                     assoc.target,
-                    &ref_path.join("."),
-                    &format!("{column}_{alias}"),
-                    key_element,
+                    &foreign_key.ref_path.join("."),
+                    &format!("{column}_{}", foreign_key.alias),
+                    foreign_key.element,
                     depth + 1,
                 )? {
                     leaves.push(Leaf {
@@ -186,6 +191,117 @@ pub(super) fn element_columns(
             Ok(leaves)
         }
     }
+}
+
+/// One foreign key of a managed association: the target element it refers to.
+struct ForeignKey<'a> {
+    ref_path: Vec<String>,
+    /// The name the key gets in the foreign-key column (`<assoc>_<alias>`).
+    alias: String,
+    element: &'a Map<String, Value>,
+}
+
+/// The keys of a managed association: its explicit `keys`, or the target's primary key.
+fn foreign_key_elements<'a>(
+    csn: &'a Csn,
+    entity: &str,
+    path: &str,
+    assoc: &crate::csn::Association<'a>,
+) -> Result<Vec<ForeignKey<'a>>, SchemaError> {
+    let target = csn.definition(assoc.target).ok_or_else(|| {
+        SchemaError::invalid(
+            entity,
+            format!("'{path}' targets unknown '{}'", assoc.target),
+        )
+    })?;
+    let target_elements = elements_of(assoc.target, target)?;
+    let keys = match assoc.keys {
+        Some(keys) => explicit_keys(entity, path, keys)?,
+        None => target_elements
+            .iter()
+            .filter(|(_, e)| e.get("key") == Some(&Value::Bool(true)))
+            .map(|(n, _)| (vec![n.clone()], n.clone()))
+            .collect(),
+    };
+    keys.into_iter()
+        .map(|(ref_path, alias)| {
+            let element = find_element(target_elements, &ref_path).ok_or_else(|| {
+                SchemaError::invalid(
+                    entity,
+                    format!(
+                        "foreign key '{}' of '{path}' is not an element of '{}'",
+                        ref_path.join("."),
+                        assoc.target
+                    ),
+                )
+            })?;
+            Ok(ForeignKey {
+                ref_path,
+                alias,
+                element,
+            })
+        })
+        .collect()
+}
+
+/// The column pairs a managed to-one association stands for: (foreign-key column under the
+/// SQL prefix `column`, the target's column it refers to), in key order. `author` →
+/// `[("author_ID", "ID")]`; keys that are structures or associations give one pair per leaf.
+pub(super) fn foreign_key_columns(
+    csn: &Csn,
+    entity: &str,
+    path: &str,
+    column: &str,
+    assoc: &crate::csn::Association<'_>,
+) -> Result<Vec<(String, String)>, SchemaError> {
+    let mut pairs = Vec::new();
+    for key in foreign_key_elements(csn, entity, path, assoc)? {
+        let key_path = key.ref_path.join(".");
+        let ours = element_columns(
+            csn,
+            assoc.target,
+            &key_path,
+            &format!("{column}_{}", key.alias),
+            key.element,
+            1,
+        )?;
+        let theirs = element_columns(
+            csn,
+            assoc.target,
+            &key_path,
+            &key.ref_path.join("_"),
+            key.element,
+            1,
+        )?;
+        pairs.extend(
+            ours.into_iter()
+                .zip(theirs)
+                .map(|(o, t)| (o.column.name, t.column.name)),
+        );
+    }
+    Ok(pairs)
+}
+
+/// Whether an element is arrayed (`items`), directly or through its chain of named types.
+fn is_arrayed(csn: &Csn, element: &Map<String, Value>) -> bool {
+    let mut current = element;
+    for _ in 0..MAX_KEY_DEPTH {
+        if current.contains_key("items") {
+            return true;
+        }
+        if current.contains_key("elements") || current.contains_key("target") {
+            return false;
+        }
+        match current
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(|t| csn.definition(t))
+        {
+            Some(def) => current = def,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// `keys: [{ref: ["a", "b"], as: "x"}]` → (path, flattened name).
@@ -270,7 +386,7 @@ fn default_value(
         return Ok(None);
     };
     if let Some(val) = default.get("val") {
-        return literal(val)
+        return literal(default)
             .map(|l| Some(DefaultValue::Literal(l)))
             .ok_or_else(|| SchemaError::unsupported(owner, format!("default {val}")));
     }
@@ -283,12 +399,16 @@ fn default_value(
     ))
 }
 
-/// A CSN `val` as a literal.
-pub(super) fn literal(val: &Value) -> Option<Literal> {
-    Some(match val {
+/// A CSN literal (`{val: …}`) as a literal. Numbers too large or too precise for JSON come
+/// as strings marked `literal: 'number'`; the compiler writes them unquoted, the exponent
+/// upper case (`2.5e3` → `2.5E3`).
+pub(super) fn literal(token: &Value) -> Option<Literal> {
+    let number_text = token.get("literal").and_then(Value::as_str) == Some("number");
+    Some(match token.get("val")? {
         Value::Null => Literal::Null,
         Value::Bool(b) => Literal::Bool(*b),
         Value::Number(n) => Literal::Number(n.to_string()),
+        Value::String(s) if number_text => Literal::Number(s.to_ascii_uppercase()),
         Value::String(s) => Literal::String(s.clone()),
         _ => return None,
     })
@@ -296,13 +416,52 @@ pub(super) fn literal(val: &Value) -> Option<Literal> {
 
 /// The columns a path (`title`, `address.city`, `author`, `author.ID`) in an entity stands
 /// for, as (column name, suffix after the path's own name) pairs: `author` → `[("author_ID",
-/// "_ID")]`, `author.ID` → `[("author_ID", "")]`.
+/// "_ID")]`, `author.ID` → `[("author_ID", "")]`. A path that leaves the entity through an
+/// association is refused (views follow it with [`resolve_path`]).
 pub(super) fn path_columns(
     csn: &Csn,
     entity: &str,
     elements: &Map<String, Value>,
     path: &[&str],
 ) -> Result<Vec<(Leaf, String)>, SchemaError> {
+    match resolve_path(csn, entity, elements, path)? {
+        PathEnd::Columns(columns) => Ok(columns),
+        PathEnd::Association { .. } => Err(needs_join(entity, path)),
+    }
+}
+
+fn needs_join(entity: &str, path: &[&str]) -> SchemaError {
+    SchemaError::unsupported(
+        entity,
+        format!(
+            "path expression '{}' (it would need a join)",
+            path.join(".")
+        ),
+    )
+}
+
+/// Where a path in an entity ends.
+pub(super) enum PathEnd<'a> {
+    /// In columns of the entity itself, as [`path_columns`] describes them.
+    Columns(Vec<(Leaf, String)>),
+    /// At the association `path[..=at]`, which the rest of the path follows into its target.
+    Association {
+        at: usize,
+        /// The SQL prefix of the association's own columns (`address_country`).
+        column: String,
+        element: &'a Map<String, Value>,
+        assoc: crate::csn::Association<'a>,
+    },
+}
+
+/// Follows a path through structures and foreign keys; stops at the first association the
+/// path must leave the entity through.
+pub(super) fn resolve_path<'a>(
+    csn: &'a Csn,
+    entity: &str,
+    elements: &'a Map<String, Value>,
+    path: &[&str],
+) -> Result<PathEnd<'a>, SchemaError> {
     let mut current = elements;
     let mut prefix = String::new();
     for (i, segment) in path.iter().enumerate() {
@@ -322,45 +481,49 @@ pub(super) fn path_columns(
         let cds_path = path[..=i].join(".");
         if i + 1 == path.len() {
             let leaves = element_columns(csn, entity, &cds_path, &prefix, element, 0)?;
-            return Ok(leaves
-                .into_iter()
-                .map(|l| {
-                    let suffix = l.column.name[prefix.len()..].to_owned();
-                    (l, suffix)
-                })
-                .collect());
+            return Ok(PathEnd::Columns(
+                leaves
+                    .into_iter()
+                    .map(|l| {
+                        let suffix = l.column.name[prefix.len()..].to_owned();
+                        (l, suffix)
+                    })
+                    .collect(),
+            ));
         }
         match csn.resolve(&format!("{entity}.{cds_path}"), element)? {
             Resolved::Structured(sub) => current = sub,
-            Resolved::Association(assoc) if !assoc.unmanaged && !assoc.to_many => {
-                // Only a path to one of the foreign keys stays on this table.
-                let wanted = format!("{prefix}_{}", path[i + 1..].join("_"));
-                let leaves = element_columns(csn, entity, &cds_path, &prefix, element, 0)?;
-                let matching: Vec<_> = leaves
-                    .into_iter()
-                    .filter(|l| {
-                        l.column.name == wanted || l.column.name.starts_with(&format!("{wanted}_"))
-                    })
-                    .map(|l| {
-                        let suffix = l.column.name[wanted.len()..].to_owned();
-                        (l, suffix)
-                    })
-                    .collect();
-                if matching.is_empty() {
-                    break;
+            Resolved::Association(assoc) => {
+                if !assoc.unmanaged && !assoc.to_many {
+                    // A path to one of the foreign keys stays on this table.
+                    let wanted = format!("{prefix}_{}", path[i + 1..].join("_"));
+                    let leaves = element_columns(csn, entity, &cds_path, &prefix, element, 0)?;
+                    let matching: Vec<_> = leaves
+                        .into_iter()
+                        .filter(|l| {
+                            l.column.name == wanted
+                                || l.column.name.starts_with(&format!("{wanted}_"))
+                        })
+                        .map(|l| {
+                            let suffix = l.column.name[wanted.len()..].to_owned();
+                            (l, suffix)
+                        })
+                        .collect();
+                    if !matching.is_empty() {
+                        return Ok(PathEnd::Columns(matching));
+                    }
                 }
-                return Ok(matching);
+                return Ok(PathEnd::Association {
+                    at: i,
+                    column: prefix,
+                    element,
+                    assoc,
+                });
             }
-            _ => break,
+            Resolved::Scalar(_) => break,
         }
     }
-    Err(SchemaError::unsupported(
-        entity,
-        format!(
-            "path expression '{}' (it would need a join)",
-            path.join(".")
-        ),
-    ))
+    Err(needs_join(entity, path))
 }
 
 /// `@assert.unique.<name>: [paths]` on the entity → `CONSTRAINT <table>_<name> UNIQUE (…)`.

@@ -4,22 +4,21 @@
 //! `excluding` and aliases); each element is rendered from its explicit column (an alias, an
 //! expression) or, when it comes from `*`, from the source element of the same name. Like
 //! the compiler, a view whose source is not in the database (`@cds.persistence.skip`) is left
-//! out, and the source gets the alias `<name>_0`.
+//! out, and the source gets the alias `<name>_0`. Paths that leave the source through an
+//! association become joins or `EXISTS` subqueries ([`paths`]).
 
+mod paths;
+
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::reach::Classified;
-use super::tables::{element_columns, element_object, elements_of, literal, path_columns};
+use super::tables::{element_columns, element_object, elements_of, literal};
 use super::{Expr, From, OrderBy, SchemaError, Source, View, ViewColumn, sql_name};
-use crate::csn::{Csn, Resolved};
-
-/// A view together with the CDS name of its source, needed to derive its localized variant.
-struct Derived {
-    view: View,
-    source: String,
-}
+use crate::csn::{Csn, Resolved, is_set};
+use paths::{Join, Side, on_condition};
 
 /// All views of the model in creation order (each after the views it reads).
 pub(super) fn views(csn: &Csn, classified: &Classified) -> Result<Vec<View>, SchemaError> {
@@ -43,26 +42,32 @@ pub(super) fn views(csn: &Csn, classified: &Classified) -> Result<Vec<View>, Sch
         }
     }
     // Views with localized elements get a copy reading the localized variant of the source.
-    let localized_views: Vec<&Derived> = derived
+    let localized_views: Vec<&View> = derived
         .iter()
-        .filter(|d| has_localized_elements(csn, &d.view.entity))
+        .filter(|v| has_localized_elements(csn, &v.entity))
         .collect();
-    for d in &localized_views {
-        localized_for.insert(d.view.entity.clone(), format!("localized_{}", d.view.name));
+    for v in &localized_views {
+        localized_for.insert(v.entity.clone(), format!("localized_{}", v.name));
     }
+    // The copy reads the localized variant of every table it reads that has one, joined
+    // ones included (the compiler redirects the associations behind joins to them too).
+    let localized_sql: HashMap<String, &String> = localized_for
+        .iter()
+        .map(|(entity, localized)| (sql_name(entity), localized))
+        .collect();
     let mut copies = Vec::new();
-    for d in localized_views {
-        let mut view = d.view.clone();
-        view.name = format!("localized_{}", d.view.name);
-        view.entity = format!("localized.{}", d.view.entity);
-        if let (Some(localized_source), From::Table { name, .. }) =
-            (localized_for.get(&d.source), &mut view.from)
-        {
-            name.clone_from(localized_source);
+    for original in localized_views {
+        let mut view = original.clone();
+        view.name = format!("localized_{}", original.name);
+        view.entity = format!("localized.{}", original.entity);
+        for name in view.from.sources_mut() {
+            if let Some(localized) = localized_sql.get(name.as_str()) {
+                name.clone_from(localized);
+            }
         }
         copies.push(view);
     }
-    all.extend(derived.into_iter().map(|d| d.view));
+    all.extend(derived);
     all.extend(copies);
     Ok(dependency_order(all))
 }
@@ -148,28 +153,34 @@ fn persisted_views<'a>(
     }
 }
 
-fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Derived, SchemaError> {
+fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<View, SchemaError> {
     let def = csn
         .definition(name)
         .ok_or_else(|| SchemaError::invalid(name, "not defined"))?;
     let select = select_of(name, def)?;
-    for unsupported in ["limit", "mixin"] {
-        if select.contains_key(unsupported) {
-            return Err(SchemaError::unsupported(
-                name,
-                format!("'{unsupported}' in a view"),
-            ));
-        }
+    if select.contains_key("limit") {
+        return Err(SchemaError::unsupported(name, "'limit' in a view"));
     }
+    // A mixin association the view only exposes has no column (like any unmanaged
+    // association); following one would need a join we do not derive.
+    let mixins: Vec<&str> = select
+        .get("mixin")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let source_def = csn
         .definition(source)
         .ok_or_else(|| SchemaError::invalid(name, format!("source '{source}' is not defined")))?;
+    let next_alias = Cell::new(1);
     let scope = Scope {
         csn,
         view: name,
         source_elements: elements_of(source, source_def)?,
         alias: format!("{alias}_0"),
         from_alias: alias,
+        next_alias: &next_alias,
+        joins: RefCell::new(Vec::new()),
+        mixins,
     };
 
     let explicit: Vec<&Map<String, Value>> = match select.get("columns") {
@@ -185,6 +196,17 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
         let column = explicit
             .iter()
             .find(|c| scope.column_name(c).as_deref() == Some(element_name.as_str()));
+        // A calculated element read through the view: the compiler writes its expression
+        // (`$calc`, in terms of the source's elements) in place of a column.
+        if let Some(calc) = element.get("$calc").and_then(Value::as_object)
+            && column.is_none_or(|c| c.contains_key("ref"))
+        {
+            columns.push(ViewColumn {
+                name: element_name.clone(),
+                expr: scope.top_level(calc)?,
+            });
+            continue;
+        }
         match column {
             Some(c) if !c.contains_key("ref") => {
                 if c.contains_key("expand") || c.contains_key("inline") {
@@ -218,13 +240,10 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
                 {
                     continue;
                 }
-                for (leaf, suffix) in path_columns(csn, name, scope.source_elements, &path)? {
+                for (column, suffix) in scope.columns(&path)? {
                     columns.push(ViewColumn {
                         name: format!("{element_name}{suffix}"),
-                        expr: vec![Expr::Column {
-                            alias: scope.alias.clone(),
-                            name: leaf.column.name,
-                        }],
+                        expr: vec![column],
                     });
                 }
             }
@@ -238,7 +257,7 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
             None => Ok(None),
         }
     };
-    let filter = tokens("where")?;
+    let filter = with_time_slice(def, &columns, tokens("where")?)?;
     let having = tokens("having")?;
     let mut group_by = Vec::new();
     if let Some(Value::Array(items)) = select.get("groupBy") {
@@ -255,26 +274,64 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Der
             });
         }
     }
-    Ok(Derived {
-        view: View {
-            name: sql_name(name),
-            entity: name.into(),
-            distinct: select.get("distinct") == Some(&Value::Bool(true)),
-            columns,
-            from: From::Table {
-                name: sql_name(source),
-                alias: scope.alias.clone(),
-            },
-            filter,
-            group_by,
-            having,
-            order_by,
-        },
-        source: source.clone(),
+    Ok(View {
+        name: sql_name(name),
+        entity: name.into(),
+        distinct: select.get("distinct") == Some(&Value::Bool(true)),
+        columns,
+        from: scope.from(source),
+        filter,
+        group_by,
+        having,
+        order_by,
     })
 }
 
-/// What expressions in one view can refer to.
+/// A view exposing a temporal entity's `@cds.valid.from` / `@cds.valid.to` elements shows only
+/// the rows valid in the session's time slice: the compiler adds `(from < $valid.to AND to >
+/// $valid.from)` to its `WHERE`.
+fn with_time_slice(
+    def: &Map<String, Value>,
+    columns: &[ViewColumn],
+    filter: Option<Vec<Expr>>,
+) -> Result<Option<Vec<Expr>>, SchemaError> {
+    let elements = def.get("elements").and_then(Value::as_object);
+    let annotated = |annotation: &str| {
+        let name = elements?
+            .iter()
+            .find(|(_, e)| is_set(e.get(annotation)))
+            .map(|(n, _)| n)?;
+        columns
+            .iter()
+            .find(|c| c.name == *name)
+            .map(|c| c.expr.clone())
+    };
+    let (Some(from), Some(to)) = (annotated("@cds.valid.from"), annotated("@cds.valid.to")) else {
+        return Ok(filter);
+    };
+    let mut slice = from;
+    slice.extend([
+        Expr::Keyword("<".into()),
+        Expr::Variable("$valid.to".into()),
+    ]);
+    slice.push(Expr::Keyword("AND".into()));
+    slice.extend(to);
+    slice.extend([
+        Expr::Keyword(">".into()),
+        Expr::Variable("$valid.from".into()),
+    ]);
+    Ok(Some(match filter {
+        None => vec![Expr::Group(slice)],
+        // Not in the corpus yet: both conditions parenthesised and joined.
+        Some(own) => vec![
+            Expr::Group(own),
+            Expr::Keyword("AND".into()),
+            Expr::Group(slice),
+        ],
+    }))
+}
+
+/// What expressions in one view (or one `EXISTS` subquery of it) can refer to.
 struct Scope<'a> {
     csn: &'a Csn,
     view: &'a str,
@@ -283,9 +340,16 @@ struct Scope<'a> {
     alias: String,
     /// The alias in CDS (`Books`, or the explicit `as`).
     from_alias: &'a str,
+    /// The number the next generated alias gets (`author_1`, `_books_exists_2`): the compiler
+    /// counts joins and subqueries of one view together, in the order it meets them.
+    next_alias: &'a Cell<usize>,
+    /// The joins path expressions have needed so far, in alias order.
+    joins: RefCell<Vec<Join>>,
+    /// The names of the query's `mixin` associations.
+    mixins: Vec<&'a str>,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
     /// The element name an explicit column defines.
     fn column_name(&self, column: &Map<String, Value>) -> Option<String> {
         if let Some(alias) = column.get("as").and_then(Value::as_str) {
@@ -326,7 +390,22 @@ impl Scope<'_> {
     }
 
     fn tokens(&self, xpr: &[Value]) -> Result<Vec<Expr>, SchemaError> {
-        xpr.iter().map(|t| self.token(t)).collect()
+        let mut tokens = Vec::with_capacity(xpr.len());
+        let mut rest = xpr.iter();
+        while let Some(token) = rest.next() {
+            if token
+                .as_str()
+                .is_some_and(|w| w.eq_ignore_ascii_case("exists"))
+            {
+                let reference = rest.next().and_then(|r| r.get("ref")).ok_or_else(|| {
+                    SchemaError::unsupported(self.view, "'exists' without an association")
+                })?;
+                tokens.push(self.exists(reference)?);
+            } else {
+                tokens.push(self.token(token)?);
+            }
+        }
+        Ok(tokens)
     }
 
     fn token(&self, token: &Value) -> Result<Expr, SchemaError> {
@@ -345,12 +424,9 @@ impl Scope<'_> {
             if path.first().is_some_and(|p| p.starts_with('$')) {
                 Expr::Variable(path.join("."))
             } else {
-                let columns = path_columns(self.csn, self.view, self.source_elements, &path)?;
-                match columns.as_slice() {
-                    [(leaf, suffix)] if suffix.is_empty() => Expr::Column {
-                        alias: self.alias.clone(),
-                        name: leaf.column.name.clone(),
-                    },
+                let mut columns = self.columns(&path)?;
+                match columns.pop() {
+                    Some((column, suffix)) if columns.is_empty() && suffix.is_empty() => column,
                     _ => {
                         return Err(SchemaError::unsupported(
                             self.view,
@@ -364,7 +440,7 @@ impl Scope<'_> {
             }
         } else if let Some(val) = object.get("val") {
             Expr::Literal(
-                literal(val)
+                literal(token)
                     .ok_or_else(|| SchemaError::unsupported(self.view, format!("literal {val}")))?,
             )
         } else if let Some(Value::Array(xpr)) = object.get("xpr") {
@@ -502,17 +578,30 @@ fn direct_localized_view(
         .and_then(|l| l.get("on"))
         .and_then(Value::as_array)
         .ok_or_else(|| SchemaError::invalid(name, "'localized' association without 'on'"))?;
-    let on = join_condition(name, on, &base, &joined)?;
+    let on = on_condition(
+        csn,
+        name,
+        on,
+        "localized",
+        Side {
+            alias: &base,
+            elements,
+        },
+        Side {
+            alias: &joined,
+            elements: texts_elements,
+        },
+    )?;
     Ok(Some(View {
         name: format!("localized_{}", sql_name(name)),
         entity: format!("localized.{name}"),
         distinct: false,
         columns,
         from: From::LeftJoin {
-            left: Source {
+            left: Box::new(From::Table {
                 name: sql_name(name),
                 alias: base,
-            },
+            }),
             right: Source {
                 name: sql_name(texts),
                 alias: joined,
@@ -524,50 +613,6 @@ fn direct_localized_view(
         having: None,
         order_by: Vec::new(),
     }))
-}
-
-/// The `localized` association's `on` with `localized.x` → texts side, `x` → base side.
-fn join_condition(
-    entity: &str,
-    on: &[Value],
-    base: &str,
-    joined: &str,
-) -> Result<Vec<Expr>, SchemaError> {
-    on.iter()
-        .map(|token| match token {
-            Value::String(word) => Ok(keyword(word)),
-            Value::Object(o) => {
-                if let Some(Value::Array(xpr)) = o.get("xpr") {
-                    return Ok(Expr::Group(join_condition(entity, xpr, base, joined)?));
-                }
-                let path: Option<Vec<&str>> = o
-                    .get("ref")
-                    .and_then(Value::as_array)
-                    .and_then(|r| r.iter().map(Value::as_str).collect());
-                match path.as_deref() {
-                    Some([first, ..]) if first.starts_with('$') => {
-                        Ok(Expr::Variable(path.unwrap_or_default().join(".")))
-                    }
-                    Some(["localized", rest @ ..]) if !rest.is_empty() => Ok(Expr::Column {
-                        alias: joined.into(),
-                        name: rest.join("_"),
-                    }),
-                    Some(p) if !p.is_empty() => Ok(Expr::Column {
-                        alias: base.into(),
-                        name: p.join("_"),
-                    }),
-                    _ => Err(SchemaError::unsupported(
-                        entity,
-                        format!("'localized' condition token {token}"),
-                    )),
-                }
-            }
-            other => Err(SchemaError::unsupported(
-                entity,
-                format!("'localized' condition token {other}"),
-            )),
-        })
-        .collect()
 }
 
 fn is_localized(element: &Value) -> bool {
@@ -624,3 +669,6 @@ fn dependency_order(views: Vec<View>) -> Vec<View> {
     let mut slots: Vec<Option<View>> = views.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,16 +139,16 @@ impl Dialect {
         }
     }
 
-    /// An expression: tokens separated by spaces.
-    pub fn expr(self, tokens: &[Expr]) -> String {
+    /// An expression: tokens separated by spaces; tables of subqueries qualified with `schema`.
+    pub fn expr(self, tokens: &[Expr], schema: Option<&str>) -> String {
         tokens
             .iter()
-            .map(|t| self.token(t))
+            .map(|t| self.token(t, schema))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
-    fn token(self, token: &Expr) -> String {
+    fn token(self, token: &Expr, schema: Option<&str>) -> String {
         match token {
             Expr::Column { alias, name } => format!("{}.{}", self.ident(alias), self.ident(name)),
             Expr::Literal(literal) => render_literal(literal),
@@ -156,23 +156,51 @@ impl Dialect {
             Expr::Func { name, args } => format!(
                 "{name}({})",
                 args.iter()
-                    .map(|a| self.expr(a))
+                    .map(|a| self.expr(a, schema))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Expr::Group(inner) => format!("({})", self.expr(inner)),
+            Expr::Group(inner) => format!("({})", self.expr(inner, schema)),
             Expr::List(items) => format!(
                 "({})",
                 items
                     .iter()
-                    .map(|a| self.expr(a))
+                    .map(|a| self.expr(a, schema))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
             Expr::Cast { expr, ty } => {
-                format!("CAST({} AS {})", self.expr(expr), self.column_type(*ty))
+                format!(
+                    "CAST({} AS {})",
+                    self.expr(expr, schema),
+                    self.column_type(*ty)
+                )
             }
             Expr::Variable(name) => self.variable(name),
+            // The compiler's rendering of `exists <association>` (it indents the subquery; the
+            // whitespace is not ours to match).
+            Expr::Exists { source, filter } => format!(
+                "EXISTS (SELECT 1 AS dummy FROM {} AS {} WHERE {})",
+                self.qualified(schema, &source.name),
+                self.ident(&source.alias),
+                self.expr(filter, schema)
+            ),
+        }
+    }
+
+    /// A `FROM` clause: `name AS alias`, or nested `(left LEFT JOIN right AS alias ON …)`.
+    fn from(self, from: &From, schema: Option<&str>) -> String {
+        match from {
+            From::Table { name, alias } => {
+                format!("{} AS {}", self.qualified(schema, name), self.ident(alias))
+            }
+            From::LeftJoin { left, right, on } => format!(
+                "({} LEFT JOIN {} AS {} ON {})",
+                self.from(left, schema),
+                self.qualified(schema, &right.name),
+                self.ident(&right.alias),
+                self.expr(on, schema)
+            ),
         }
     }
 }
@@ -255,28 +283,14 @@ pub fn create_view(view: &View, dialect: Dialect, schema: Option<&str>) -> Strin
         .columns
         .iter()
         .map(|c| {
-            let expr = dialect.expr(&c.expr);
+            let expr = dialect.expr(&c.expr, schema);
             match c.expr.as_slice() {
                 [Expr::Column { name, .. }] if *name == c.name => expr,
                 _ => format!("{expr} AS {}", dialect.ident(&c.name)),
             }
         })
         .collect();
-    let from = match &view.from {
-        From::Table { name, alias } => format!(
-            "{} AS {}",
-            dialect.qualified(schema, name),
-            dialect.ident(alias)
-        ),
-        From::LeftJoin { left, right, on } => format!(
-            "({} AS {} LEFT JOIN {} AS {} ON {})",
-            dialect.qualified(schema, &left.name),
-            dialect.ident(&left.alias),
-            dialect.qualified(schema, &right.name),
-            dialect.ident(&right.alias),
-            dialect.expr(on)
-        ),
-    };
+    let from = dialect.from(&view.from, schema);
     let mut sql = format!(
         "CREATE VIEW {} AS SELECT{}\n  {}\nFROM {from}",
         dialect.qualified(schema, &view.name),
@@ -284,21 +298,25 @@ pub fn create_view(view: &View, dialect: Dialect, schema: Option<&str>) -> Strin
         columns.join(",\n  ")
     );
     if let Some(filter) = &view.filter {
-        sql.push_str(&format!("\nWHERE {}", dialect.expr(filter)));
+        sql.push_str(&format!("\nWHERE {}", dialect.expr(filter, schema)));
     }
     if !view.group_by.is_empty() {
-        let items: Vec<String> = view.group_by.iter().map(|g| dialect.expr(g)).collect();
+        let items: Vec<String> = view
+            .group_by
+            .iter()
+            .map(|g| dialect.expr(g, schema))
+            .collect();
         sql.push_str(&format!("\nGROUP BY {}", items.join(", ")));
     }
     if let Some(having) = &view.having {
-        sql.push_str(&format!("\nHAVING {}", dialect.expr(having)));
+        sql.push_str(&format!("\nHAVING {}", dialect.expr(having, schema)));
     }
     if !view.order_by.is_empty() {
         let items: Vec<String> = view
             .order_by
             .iter()
             .map(|o| {
-                let expr = dialect.expr(&o.expr);
+                let expr = dialect.expr(&o.expr, schema);
                 if o.descending {
                     format!("{expr} DESC")
                 } else {

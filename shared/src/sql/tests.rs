@@ -12,6 +12,7 @@ use super::*;
 use crate::csn::Csn;
 
 mod corpus;
+mod execute;
 
 /// Every model folder with a `csn.json` and the compiler's `schema.<dialect>.sql`.
 pub(crate) const MODELS: &[&str] = &[
