@@ -2,12 +2,12 @@
 //! structs ([`body`]), the arguments of OData-style function calls ([`call`]) and the `prefer`
 //! header.
 
-pub mod body;
-pub mod call;
+pub(crate) mod body;
+pub(crate) mod call;
 
-pub use body::{Body, JsonRequest};
+pub(crate) use body::{Body, JsonRequest};
 
-pub use call::{Args, Call};
+pub(crate) use call::{Args, Call};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -22,7 +22,7 @@ use crate::error::ApiError;
 /// `None` for an empty body. For a handler that must check something before the body's shape;
 /// [`Body`] reads it as a typed struct.
 #[derive(Debug)]
-pub struct RawJson(pub Option<Value>);
+pub(crate) struct RawJson(pub Option<Value>);
 
 impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = ApiError;
@@ -50,7 +50,7 @@ async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Option<Val
 }
 
 /// Whether the client asked for an asynchronous answer (`prefer: respond-async`).
-pub fn prefers_async(headers: &HeaderMap) -> bool {
+pub(crate) fn prefers_async(headers: &HeaderMap) -> bool {
     headers.get_all("prefer").iter().any(|v| {
         v.to_str().is_ok_and(|s| {
             s.split(',')

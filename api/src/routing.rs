@@ -30,27 +30,27 @@ use crate::state::AppState;
 
 /// A route as declared: its path pattern and who may call it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Declared {
+pub(crate) struct Declared {
     pub path: String,
     pub access: Access,
 }
 
 /// The routes of the API, each with its declared access.
 #[derive(Default)]
-pub struct Routes {
+pub(crate) struct Routes {
     routes: Vec<(Declared, MethodRouter<AppState>)>,
     /// Service bases and their access, for paths below a base that match no route.
     bases: Vec<(&'static str, Access)>,
 }
 
 impl Routes {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// A route at `path` that `access` admits; a method `methods` does not handle gets the
     /// generic 405.
-    pub fn route(self, path: &str, access: Access, methods: MethodRouter<AppState>) -> Self {
+    pub(crate) fn route(self, path: &str, access: Access, methods: MethodRouter<AppState>) -> Self {
         self.with(path, access, methods.fallback(method_not_allowed))
     }
 
@@ -66,7 +66,7 @@ impl Routes {
     }
 
     /// Adds every route of `other`.
-    pub fn merge(mut self, other: Routes) -> Self {
+    pub(crate) fn merge(mut self, other: Routes) -> Self {
         self.routes.extend(other.routes);
         self.bases.extend(other.bases);
         self
@@ -74,13 +74,13 @@ impl Routes {
 
     /// Every declared route, in declaration order.
     #[cfg(test)]
-    pub fn declared(&self) -> impl Iterator<Item = &Declared> {
+    pub(crate) fn declared(&self) -> impl Iterator<Item = &Declared> {
         self.routes.iter().map(|(declared, _)| declared)
     }
 
     /// The router: every route behind [`auth::guard`] with its access, and a 404 for the rest
     /// (after the same check).
-    pub fn into_router(self, auth: Arc<Authenticator>) -> Router<AppState> {
+    pub(crate) fn into_router(self, auth: Arc<Authenticator>) -> Router<AppState> {
         let bases = Arc::new(self.bases);
         let mut router = Router::new();
         for (declared, methods) in self.routes {
@@ -123,7 +123,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// How a service words the 405 of an operation called with the wrong method.
 #[derive(Debug, Clone, Copy)]
-pub enum WrongMethod {
+pub(crate) enum WrongMethod {
     /// "pollJob must be called by GET".
     NameTheAllowed,
     /// "Method DELETE not allowed for getTenants".
@@ -141,7 +141,7 @@ impl WrongMethod {
 
 /// Where a service's operations take their arguments from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArgsFrom {
+pub(crate) enum ArgsFrom {
     /// The call's parentheses only: `drift(tenant='t1')`.
     Parentheses,
     /// The parentheses, else the query string: `pollJob(ID='…')` or `pollJob?ID=…`.
@@ -149,7 +149,7 @@ pub enum ArgsFrom {
 }
 
 /// A cds-mtxs service: routes and operations under one base path, all with one access.
-pub struct Service {
+pub(crate) struct Service {
     base: &'static str,
     access: Access,
     routes: Vec<(String, MethodRouter<AppState>)>,
@@ -159,7 +159,7 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(
+    pub(crate) fn new(
         base: &'static str,
         access: Access,
         args_from: ArgsFrom,
@@ -176,19 +176,27 @@ impl Service {
     }
 
     /// A plain route at `base` + `sub_path` (which starts with `/`).
-    pub fn route(mut self, sub_path: &str, methods: MethodRouter<AppState>) -> Self {
+    pub(crate) fn route(mut self, sub_path: &str, methods: MethodRouter<AppState>) -> Self {
         self.routes
             .push((format!("{}{sub_path}", self.base), methods));
         self
     }
 
     /// An operation called by GET.
-    pub fn get<H: Handler<T, AppState>, T: 'static>(self, name: &'static str, handler: H) -> Self {
+    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(
+        self,
+        name: &'static str,
+        handler: H,
+    ) -> Self {
         self.operation(Method::GET, MethodFilter::GET, name, handler)
     }
 
     /// An operation called by POST.
-    pub fn post<H: Handler<T, AppState>, T: 'static>(self, name: &'static str, handler: H) -> Self {
+    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(
+        self,
+        name: &'static str,
+        handler: H,
+    ) -> Self {
         self.operation(Method::POST, MethodFilter::POST, name, handler)
     }
 

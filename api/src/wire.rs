@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
-pub fn timestamp(t: &DateTime<Utc>) -> String {
+pub(crate) fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -21,7 +21,7 @@ fn opt_timestamp(t: Option<&DateTime<Utc>>) -> Value {
 }
 
 /// The body of a 202 answer to an enqueue: the job with its tasks keyed by tenant.
-pub fn enqueued_job(job: &JobWithTasks) -> Value {
+pub(crate) fn enqueued_job(job: &JobWithTasks) -> Value {
     let mut tasks = Map::new();
     let mut tenants = Map::new();
     for t in &job.tasks {
@@ -129,7 +129,7 @@ impl Serialize for TenantStatuses<'_> {
 
 /// A job as `pollJob` (with the `tenants` map) and the `Jobs` list (without it) show it,
 /// each with cds-mtxs' order of keys.
-pub struct JobView<'a> {
+pub(crate) struct JobView<'a> {
     job: &'a JobWithTasks,
     with_tenants: bool,
     callback: Option<Value>,
@@ -182,7 +182,7 @@ fn callback(cb: &CallbackRecord) -> Value {
 
 /// `pollJob`: the job, its tasks as a list, and a status per tenant; `callback` when the job
 /// owes one.
-pub fn polled_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
+pub(crate) fn polled_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
     JobView {
         job,
         with_tenants: true,
@@ -191,7 +191,7 @@ pub fn polled_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> Job
 }
 
 /// An entry of the `Jobs` list; `callback` when the job owes one.
-pub fn listed_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
+pub(crate) fn listed_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> JobView<'a> {
     JobView {
         job,
         with_tenants: false,
@@ -200,7 +200,7 @@ pub fn listed_job<'a>(job: &'a JobWithTasks, cb: Option<&CallbackRecord>) -> Job
 }
 
 /// `pollTask`.
-pub fn polled_task(t: &Task) -> Value {
+pub(crate) fn polled_task(t: &Task) -> Value {
     let mut v = json!({
         "status": t.status,
         "op": t.op(),
@@ -216,7 +216,7 @@ pub fn polled_task(t: &Task) -> Value {
 }
 
 /// A subscribed tenant: `subscribedTenantId`, the stored metadata, `createdAt`, `modifiedAt`.
-pub fn tenant(record: &TenantRecord) -> Value {
+pub(crate) fn tenant(record: &TenantRecord) -> Value {
     let mut out = Map::new();
     out.insert("subscribedTenantId".into(), json!(record.id));
     if let Some(meta) = record.metadata.as_object() {

@@ -141,7 +141,7 @@ impl Sidecar {
         });
         let call = format!("subscribe {}", tenant.as_str());
         let answer = self
-            .call(&call, || self.enqueue(self.http.put(&url).json(&body)))
+            .call(&call, || asking_async(self.http.put(&url).json(&body)))
             .await?;
         enqueued(&call, answer)
     }
@@ -155,7 +155,7 @@ impl Sidecar {
         );
         let call = format!("unsubscribe {}", tenant.as_str());
         let answer = self
-            .call(&call, || self.enqueue(self.http.delete(&url)))
+            .call(&call, || asking_async(self.http.delete(&url)))
             .await?;
         enqueued(&call, answer)
     }
@@ -167,7 +167,7 @@ impl Sidecar {
         let body = json!({ "tenants": tenants });
         let call = format!("upgrade {tenants:?}");
         let answer = self
-            .call(&call, || self.enqueue(self.http.post(&url).json(&body)))
+            .call(&call, || asking_async(self.http.post(&url).json(&body)))
             .await?;
         enqueued(&call, answer)
     }
@@ -191,11 +191,6 @@ impl Sidecar {
             latency: answer.latency,
             throttle_wait: answer.throttle_wait,
         })
-    }
-
-    /// Asks for the asynchronous form of an enqueue (202 and a job) rather than a synchronous run.
-    fn enqueue(&self, request: RequestBuilder) -> RequestBuilder {
-        request.header(PREFER_ASYNC.0, PREFER_ASYNC.1)
     }
 
     /// Sends the request `build` makes until the answer is not a 429 (or the limit is reached).
@@ -333,6 +328,11 @@ fn excerpt(body: &[u8]) -> String {
         out.push_str("(empty body)");
     }
     out
+}
+
+/// Asks for the asynchronous form of an enqueue (202 and a job) rather than a synchronous run.
+fn asking_async(request: RequestBuilder) -> RequestBuilder {
+    request.header(PREFER_ASYNC.0, PREFER_ASYNC.1)
 }
 
 #[cfg(test)]

@@ -222,10 +222,7 @@ impl Facets {
 
 /// Whether an annotation value counts as set (`true`, or any value other than `false`/`null`).
 pub fn is_set(annotation: Option<&Value>) -> bool {
-    !matches!(
-        annotation,
-        None | Some(Value::Null) | Some(Value::Bool(false))
-    )
+    !matches!(annotation, None | Some(Value::Null | Value::Bool(false)))
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ async fn job_status(store: &Store, id: &JobId) -> (Status, Option<String>) {
 mod checks {
     use super::*;
 
-    pub async fn cancel_ends_queued_tasks_at_once_and_reports_running_ones(store: Store) {
+    pub(crate) async fn cancel_ends_queued_tasks_at_once_and_reports_running_ones(store: Store) {
         let (job, tasks) = insert(&store, &["a", "b", "c"]).await;
         store
             .start_task(&tasks[0].id, "w1", 1)
@@ -232,7 +232,7 @@ mod checks {
         );
     }
 
-    pub async fn cancel_of_an_all_queued_job_ends_it_and_is_idempotent(store: Store) {
+    pub(crate) async fn cancel_of_an_all_queued_job_ends_it_and_is_idempotent(store: Store) {
         let (job, tasks) = insert(&store, &["a", "b"]).await;
 
         let first = store
@@ -278,12 +278,12 @@ mod checks {
         );
     }
 
-    pub async fn cancel_of_an_unknown_job_is_none(store: Store) {
+    pub(crate) async fn cancel_of_an_unknown_job_is_none(store: Store) {
         insert(&store, &["a"]).await;
         assert_eq!(store.cancel_job(&JobId::new()).await.expect("cancel"), None);
     }
 
-    pub async fn a_heartbeat_touches_only_the_running_attempt(store: Store) {
+    pub(crate) async fn a_heartbeat_touches_only_the_running_attempt(store: Store) {
         let (_, tasks) = insert(&store, &["a"]).await;
         let id = tasks[0].id;
         assert!(
@@ -315,7 +315,7 @@ mod checks {
         assert_eq!(task.status, Status::Running);
     }
 
-    pub async fn model_versions_are_stored_once(store: Store) {
+    pub(crate) async fn model_versions_are_stored_once(store: Store) {
         let hash = ModelHash::of("v1");
         store
             .put_model(&hash, r#"{"definitions":{}}"#)
@@ -336,7 +336,9 @@ mod checks {
         );
     }
 
-    pub async fn upsert_creates_then_deep_merges_keeping_created_at_and_location(store: Store) {
+    pub(crate) async fn upsert_creates_then_deep_merges_keeping_created_at_and_location(
+        store: Store,
+    ) {
         let t1 = tenant("t1");
         let first = store
             .upsert_tenant(
@@ -384,7 +386,7 @@ mod checks {
         );
     }
 
-    pub async fn non_object_bodies_are_stored_as_objects(store: Store) {
+    pub(crate) async fn non_object_bodies_are_stored_as_objects(store: Store) {
         let t5 = tenant("t5");
         let record = store
             .upsert_tenant(&t5, &json!([1, 2]), &pg_location("t5", "db1"))
@@ -393,7 +395,7 @@ mod checks {
         assert_eq!(record.metadata, json!({"0": 1, "1": 2}));
     }
 
-    pub async fn tenants_are_listed_by_id_and_counted_per_database(store: Store) {
+    pub(crate) async fn tenants_are_listed_by_id_and_counted_per_database(store: Store) {
         assert!(store.list_tenants().await.expect("list").is_empty());
         for (id, db) in [("b", "db2"), ("a", "db1"), ("B", "db1"), ("a.1", "db1")] {
             store
@@ -427,7 +429,7 @@ mod checks {
         assert_eq!(counts.get(&database("embedded")), Some(&1));
     }
 
-    pub async fn tenant_model_is_recorded_and_tenants_deleted(store: Store) {
+    pub(crate) async fn tenant_model_is_recorded_and_tenants_deleted(store: Store) {
         let t1 = tenant("t1");
         store
             .upsert_tenant(&t1, &json!({}), &pg_location("t1", "db1"))
@@ -454,7 +456,7 @@ mod checks {
         );
     }
 
-    pub async fn a_job_reads_back_with_its_tasks_in_tenant_order(store: Store) {
+    pub(crate) async fn a_job_reads_back_with_its_tasks_in_tenant_order(store: Store) {
         let (job, tasks) = insert(&store, &["c", "a", "B"]).await;
 
         let read = store.get_job(&job.id).await.expect("get").expect("exists");
@@ -502,7 +504,7 @@ mod checks {
         assert_eq!(store.get_job(&other.id).await.expect("get"), None);
     }
 
-    pub async fn list_jobs_returns_the_newest_first_with_their_tasks(store: Store) {
+    pub(crate) async fn list_jobs_returns_the_newest_first_with_their_tasks(store: Store) {
         let base = now();
         let mut ids = Vec::new();
         for (i, tenants) in [vec!["a"], vec!["b", "a"], vec![], vec!["z", "y", "x"]]
@@ -532,7 +534,7 @@ mod checks {
         assert!(store.list_jobs(0).await.expect("list").is_empty());
     }
 
-    pub async fn a_full_queue_refuses_and_writes_nothing(store: Store) {
+    pub(crate) async fn a_full_queue_refuses_and_writes_nothing(store: Store) {
         let first = new_job(Op::Subscribe, now());
         let first_task = new_task(&first, "t1");
         store
@@ -562,7 +564,7 @@ mod checks {
             .expect("a finished job frees its place in the queue");
     }
 
-    pub async fn the_queue_limit_holds_under_concurrent_inserts(store: Store) {
+    pub(crate) async fn the_queue_limit_holds_under_concurrent_inserts(store: Store) {
         let attempts: Vec<_> = (0..20)
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -593,7 +595,7 @@ mod checks {
         );
     }
 
-    pub async fn ten_thousand_tasks_insert_in_well_under_a_second(store: Store) {
+    pub(crate) async fn ten_thousand_tasks_insert_in_well_under_a_second(store: Store) {
         // The machine is shared with builds and other test runs, so one slow run proves little:
         // the best of up to three must be under the budget. Inserting row by row misses it every
         // time.
@@ -623,7 +625,7 @@ mod checks {
         );
     }
 
-    pub async fn start_task_marks_task_and_job_running(store: Store) {
+    pub(crate) async fn start_task_marks_task_and_job_running(store: Store) {
         let (job, tasks) = insert(&store, &["a", "b"]).await;
 
         let started = store
@@ -678,7 +680,7 @@ mod checks {
         );
     }
 
-    pub async fn start_task_reads_the_tenants_record(store: Store) {
+    pub(crate) async fn start_task_reads_the_tenants_record(store: Store) {
         let t = tenant("a");
         let record = store
             .upsert_tenant(
@@ -706,7 +708,9 @@ mod checks {
         );
     }
 
-    pub async fn a_batch_of_finishes_records_tenant_models_and_ends_each_job_once(store: Store) {
+    pub(crate) async fn a_batch_of_finishes_records_tenant_models_and_ends_each_job_once(
+        store: Store,
+    ) {
         for t in ["a", "b", "c"] {
             store
                 .upsert_tenant(&tenant(t), &json!({}), &pg_location(t, "db1"))
@@ -792,7 +796,7 @@ mod checks {
         );
     }
 
-    pub async fn the_last_finish_ends_the_job_with_the_roll_up(store: Store) {
+    pub(crate) async fn the_last_finish_ends_the_job_with_the_roll_up(store: Store) {
         let (job, tasks) = insert(&store, &["a", "b", "c"]).await;
         for t in &tasks {
             store.start_task(&t.id, "w", 1).await.expect("start");
@@ -838,7 +842,7 @@ mod checks {
         assert!(b.finished_at.is_some());
     }
 
-    pub async fn a_stale_attempt_is_rejected(store: Store) {
+    pub(crate) async fn a_stale_attempt_is_rejected(store: Store) {
         let (job, tasks) = insert(&store, &["a"]).await;
         let id = tasks[0].id;
         store.start_task(&id, "w1", 1).await.expect("start");
@@ -884,7 +888,7 @@ mod checks {
         );
     }
 
-    pub async fn concurrent_finishes_end_the_job_exactly_once(store: Store) {
+    pub(crate) async fn concurrent_finishes_end_the_job_exactly_once(store: Store) {
         let names: Vec<String> = (0..50).map(|i| format!("t{i:02}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let (job, tasks) = insert(&store, &refs).await;
@@ -932,7 +936,7 @@ mod checks {
         );
     }
 
-    pub async fn requeue_puts_a_running_task_back_keeping_the_last_error(store: Store) {
+    pub(crate) async fn requeue_puts_a_running_task_back_keeping_the_last_error(store: Store) {
         let (_, tasks) = insert(&store, &["a"]).await;
         let id = tasks[0].id;
         store.start_task(&id, "w1", 1).await.expect("start");
@@ -971,7 +975,7 @@ mod checks {
         );
     }
 
-    pub async fn unfinished_tasks_are_listed_oldest_first(store: Store) {
+    pub(crate) async fn unfinished_tasks_are_listed_oldest_first(store: Store) {
         let base = now();
         let older = new_job(Op::Upgrade, base - chrono::Duration::seconds(10));
         let newer = new_job(Op::Subscribe, base);
@@ -1005,7 +1009,7 @@ mod checks {
         assert_eq!(unfinished, [older_tasks[1].id, newer_tasks[0].id]);
     }
 
-    pub async fn only_old_terminal_jobs_are_deleted(store: Store) {
+    pub(crate) async fn only_old_terminal_jobs_are_deleted(store: Store) {
         let (old_done, old_done_tasks) = insert(&store, &["a"]).await;
         store
             .finish_task(&old_done_tasks[0].id, 0, &TaskOutcome::Finished)

@@ -217,7 +217,7 @@ fn create_books(location: &StorageLocation) -> SchemaChange {
 mod checks {
     use super::*;
 
-    pub async fn tenants_are_located_on_known_databases_only(store: Store, _probe: Probe) {
+    pub(crate) async fn tenants_are_located_on_known_databases_only(store: Store, _probe: Probe) {
         let databases = store.databases();
         assert_eq!(databases.len(), 1, "{databases:?}");
         let t1 = tenant("t1");
@@ -236,7 +236,10 @@ mod checks {
         ));
     }
 
-    pub async fn apply_creates_the_storage_and_records_the_version(store: Store, probe: Probe) {
+    pub(crate) async fn apply_creates_the_storage_and_records_the_version(
+        store: Store,
+        probe: Probe,
+    ) {
         let t1 = tenant("t1");
         let location = locate(&store, &t1);
         assert!(!probe.storage_exists(&location).await);
@@ -261,7 +264,7 @@ mod checks {
         );
     }
 
-    pub async fn changes_chain_from_version_to_version(store: Store, probe: Probe) {
+    pub(crate) async fn changes_chain_from_version_to_version(store: Store, probe: Probe) {
         let t1 = tenant("t1");
         let location = locate(&store, &t1);
         store
@@ -299,7 +302,7 @@ mod checks {
         );
     }
 
-    pub async fn a_failing_statement_leaves_the_tenant_at_its_old_version(
+    pub(crate) async fn a_failing_statement_leaves_the_tenant_at_its_old_version(
         store: Store,
         probe: Probe,
     ) {
@@ -353,7 +356,10 @@ mod checks {
         assert_eq!(probe.count(&location, "mtx_deployments").await, 1);
     }
 
-    pub async fn a_version_conflict_is_refused_and_applies_nothing(store: Store, probe: Probe) {
+    pub(crate) async fn a_version_conflict_is_refused_and_applies_nothing(
+        store: Store,
+        probe: Probe,
+    ) {
         let t1 = tenant("t1");
         let location = locate(&store, &t1);
         let mut upgrade = create_books(&location);
@@ -417,7 +423,7 @@ mod checks {
         );
     }
 
-    pub async fn drop_removes_everything_of_that_tenant_only(store: Store, probe: Probe) {
+    pub(crate) async fn drop_removes_everything_of_that_tenant_only(store: Store, probe: Probe) {
         let (a, b) = (tenant("a"), tenant("b"));
         let (loc_a, loc_b) = (locate(&store, &a), locate(&store, &b));
         for (t, loc) in [(&a, &loc_a), (&b, &loc_b)] {
@@ -450,7 +456,7 @@ mod checks {
             .expect("a dropped tenant starts afresh");
     }
 
-    pub async fn concurrent_applies_on_one_tenant_serialize(store: Store, probe: Probe) {
+    pub(crate) async fn concurrent_applies_on_one_tenant_serialize(store: Store, probe: Probe) {
         let t1 = tenant("t1");
         let location = locate(&store, &t1);
         let racers: Vec<_> = (0..6)
@@ -492,7 +498,10 @@ mod checks {
         assert_eq!(probe.count(&location, "Books").await, 2);
     }
 
-    pub async fn identifiers_with_upper_case_and_quotes_are_quoted(store: Store, probe: Probe) {
+    pub(crate) async fn identifiers_with_upper_case_and_quotes_are_quoted(
+        store: Store,
+        probe: Probe,
+    ) {
         let t1 = tenant("Acme.Corp_1");
         let location = probe.odd_location(&store, &t1);
         let table = "Odd \"Table\" Name";

@@ -44,7 +44,7 @@ struct Fetched {
 
 /// Verifies bearer tokens.
 #[derive(Debug)]
-pub struct Verifier {
+pub(super) struct Verifier {
     config: JwtConfig,
     static_keys: Vec<Key>,
     fetched: RwLock<Fetched>,
@@ -55,7 +55,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Parses the static keys (JWKS document and PEM keys); fails when one is unusable.
-    pub fn new(config: JwtConfig) -> anyhow::Result<Self> {
+    pub(super) fn new(config: JwtConfig) -> anyhow::Result<Self> {
         let mut static_keys = Vec::new();
         if let Some(jwks) = &config.jwks {
             let set: JwkSet = serde_json::from_value(jwks.clone())
@@ -91,7 +91,7 @@ impl Verifier {
     }
 
     /// The caller a valid token stands for.
-    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    pub(super) async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Token(e.to_string()))?;
         if !ALGORITHMS.contains(&header.alg) {

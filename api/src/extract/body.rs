@@ -18,7 +18,7 @@ use super::RawJson;
 use crate::error::ApiError;
 
 /// A request body type: how it answers input that does not fit.
-pub trait JsonRequest: DeserializeOwned {
+pub(crate) trait JsonRequest: DeserializeOwned {
     /// The message for a body that is not a JSON object.
     const NOT_AN_OBJECT: &'static str = "The request body must be a JSON object";
     /// The message for an empty body; `None`: an empty body is read as `{}`.
@@ -46,14 +46,14 @@ pub trait JsonRequest: DeserializeOwned {
 /// A JSON object request body, deserialized as `T`; the object itself stays available for the
 /// operations that pass the payload on or read it as a second type.
 #[derive(Debug)]
-pub struct Body<T> {
+pub(crate) struct Body<T> {
     pub fields: T,
     pub object: Map<String, Value>,
 }
 
 impl<T: JsonRequest> Body<T> {
     /// The body `json` (already read as JSON) as `T`.
-    pub fn from_json(json: RawJson) -> Result<Self, ApiError> {
+    pub(crate) fn from_json(json: RawJson) -> Result<Self, ApiError> {
         let object = match json.0 {
             None => match T::WHEN_EMPTY {
                 Some(message) => return Err(ApiError::BadRequest(message.into())),
@@ -69,7 +69,7 @@ impl<T: JsonRequest> Body<T> {
     }
 
     /// The same object read as another body type.
-    pub fn read_as<U: JsonRequest>(&self) -> Result<U, ApiError> {
+    pub(crate) fn read_as<U: JsonRequest>(&self) -> Result<U, ApiError> {
         U::from_object(&self.object)
     }
 }
@@ -84,7 +84,7 @@ impl<S: Send + Sync, T: JsonRequest> FromRequest<S> for Body<T> {
 
 /// Deserializes a string field with `parse`: anything but a string is "{expecting}" in the
 /// error, a string `parse` refuses gets `parse`'s message.
-pub fn parsed_str<'de, D, T, E>(
+pub(crate) fn parsed_str<'de, D, T, E>(
     deserializer: D,
     expecting: &'static str,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -111,7 +111,7 @@ where
 
 /// A field that does not fit its declared type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     /// The JSON name of the field ("" when the error is about no field).
     pub field: String,
     /// The offending value (`None` when the field is absent); for an element of a list, that
@@ -122,7 +122,7 @@ pub struct FieldError {
 
 /// What is wrong with a field.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// Absent, or `null` where that means absent.
     Missing,
     /// A value of the wrong type; `expected` in serde's words ("a string", "a boolean", "a map",
@@ -137,7 +137,7 @@ pub enum Problem {
 impl FieldError {
     /// The standard wording: mandatory fields are `ASSERT_MANDATORY`, lists `ASSERT_ARRAY`,
     /// and a wrong value names field, expectation and value.
-    pub fn into_api_error(self) -> ApiError {
+    pub(crate) fn into_api_error(self) -> ApiError {
         let FieldError {
             field,
             value,

@@ -12,14 +12,14 @@ use crate::error::ApiError;
 
 /// An OData-style function call in a path segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
+pub(crate) struct Call {
     pub name: String,
     /// The arguments in the call's parentheses (quotes removed, `''` unescaped), in order.
     pub args: Vec<(String, String)>,
 }
 
 impl Call {
-    pub fn parse(segment: &str) -> Result<Self, ApiError> {
+    pub(crate) fn parse(segment: &str) -> Result<Self, ApiError> {
         let Some(open) = segment.find('(') else {
             return Ok(Call {
                 name: segment.to_owned(),
@@ -54,13 +54,13 @@ impl Call {
 /// query string where the service reads it). Put into the request by the dispatcher
 /// (`routing::Service`), read by [`Args`].
 #[derive(Debug, Clone, Default)]
-pub struct CallArgs(pub Vec<(String, String)>);
+pub(crate) struct CallArgs(pub Vec<(String, String)>);
 
 /// The arguments of an OData-style call as `T` (a struct of `String` / `Option<String>` fields,
 /// renamed to the argument names). The first value of an argument given twice wins; an absent
 /// mandatory argument is `ASSERT_MANDATORY`.
 #[derive(Debug)]
-pub struct Args<T>(pub T);
+pub(crate) struct Args<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Args<T> {
     type Rejection = ApiError;
@@ -76,7 +76,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Args<T> {
 }
 
 /// Deserializes call arguments as `T`, keeping the first value of each name.
-pub fn parse_args<T: DeserializeOwned>(args: Vec<(String, String)>) -> Result<T, ApiError> {
+pub(crate) fn parse_args<T: DeserializeOwned>(args: Vec<(String, String)>) -> Result<T, ApiError> {
     let mut first = Vec::with_capacity(args.len());
     for (key, value) in args {
         if !first.iter().any(|(k, _): &(String, String)| *k == key) {

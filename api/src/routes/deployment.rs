@@ -24,7 +24,7 @@ use crate::state::AppState;
 
 const BASE: &str = "/-/cds/deployment";
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Service::new(
         BASE,
         Access::DEPLOYMENT,

@@ -6,7 +6,7 @@ use crate::auth::Access;
 use crate::routing::Routes;
 
 /// `/health`, open to anyone: a load balancer probes it without credentials.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new().route(
         "/health",
         Access::Open,

@@ -28,7 +28,7 @@ const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 1000;
 
 /// Any authenticated caller: tenant isolation applies in the handlers.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     // Static segments win over the operations' `{call}` in the router.
     Service::new(
         BASE,

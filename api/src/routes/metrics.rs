@@ -12,7 +12,7 @@ use crate::routing::Routes;
 use crate::state::AppState;
 
 /// `/metrics`, for any authenticated caller.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new().route("/metrics", Access::Authenticated, get(scrape))
 }
 

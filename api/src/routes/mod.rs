@@ -2,12 +2,12 @@
 //! they need; `replies` is how an enqueued job becomes an answer, shared by the services that
 //! enqueue.
 
-pub mod deployment;
-pub mod health;
-pub mod jobs;
-pub mod metrics;
+pub(crate) mod deployment;
+pub(crate) mod health;
+pub(crate) mod jobs;
+pub(crate) mod metrics;
 mod replies;
-pub mod saas_provisioning;
+pub(crate) mod saas_provisioning;
 
 use mtx_shared::access::Caller;
 use mtx_shared::control::TenantRecord;
@@ -19,7 +19,7 @@ use crate::routing::Routes;
 use crate::state::AppState;
 
 /// Every route of the API.
-pub fn all() -> Routes {
+pub(crate) fn all() -> Routes {
     Routes::new()
         .merge(saas_provisioning::routes())
         .merge(deployment::routes())
@@ -29,7 +29,7 @@ pub fn all() -> Routes {
 }
 
 /// The tenants `caller` may see.
-pub async fn visible_tenants(
+pub(crate) async fn visible_tenants(
     state: &AppState,
     caller: &Caller,
 ) -> Result<Vec<TenantRecord>, ApiError> {
@@ -39,18 +39,18 @@ pub async fn visible_tenants(
 }
 
 /// Parses a tenant id from a request, naming the field in the error.
-pub fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+pub(crate) fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
     TenantId::parse(raw).map_err(|e| ApiError::BadRequest(invalid_tenant_id(e)))
 }
 
 /// The message of an id that is no tenant id.
-pub fn invalid_tenant_id(reason: impl std::fmt::Display) -> String {
+pub(crate) fn invalid_tenant_id(reason: impl std::fmt::Display) -> String {
     format!("Invalid tenant id: {reason}")
 }
 
 /// A tenant id in a request body: a string, parsed as by [`tenant_id`].
 #[derive(Debug, Clone)]
-pub struct BodyTenantId(pub TenantId);
+pub(crate) struct BodyTenantId(pub TenantId);
 
 impl<'de> Deserialize<'de> for BodyTenantId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

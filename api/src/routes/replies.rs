@@ -10,7 +10,10 @@ use crate::state::AppState;
 use crate::wire;
 
 /// The job once it ended, or `None` when it did not within the synchronous time limit.
-pub async fn wait(state: &AppState, job: &JobWithTasks) -> Result<Option<JobWithTasks>, ApiError> {
+pub(super) async fn wait(
+    state: &AppState,
+    job: &JobWithTasks,
+) -> Result<Option<JobWithTasks>, ApiError> {
     Ok(state
         .jobs()
         .wait(&job.job.id, state.system.config().jobs.sync_timeout)
@@ -18,7 +21,11 @@ pub async fn wait(state: &AppState, job: &JobWithTasks) -> Result<Option<JobWith
 }
 
 /// `Location` and `x-job-id` of `job`.
-pub fn job_header_map(state: &AppState, headers: &HeaderMap, job: &JobWithTasks) -> HeaderMap {
+pub(super) fn job_header_map(
+    state: &AppState,
+    headers: &HeaderMap,
+    job: &JobWithTasks,
+) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in state.job_headers(headers, &job.job.id) {
         map.insert(name, value);
@@ -27,7 +34,11 @@ pub fn job_header_map(state: &AppState, headers: &HeaderMap, job: &JobWithTasks)
 }
 
 /// `202` with the job's headers and the job with its tasks.
-pub fn accepted_with_body(state: &AppState, headers: &HeaderMap, job: &JobWithTasks) -> Response {
+pub(super) fn accepted_with_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    job: &JobWithTasks,
+) -> Response {
     (
         StatusCode::ACCEPTED,
         job_header_map(state, headers, job),
@@ -37,7 +48,7 @@ pub fn accepted_with_body(state: &AppState, headers: &HeaderMap, job: &JobWithTa
 }
 
 /// A synchronous operation whose job did not finish: 500 with the first failed task's error.
-pub fn failed(
+pub(super) fn failed(
     state: &AppState,
     headers: &HeaderMap,
     job: &JobWithTasks,

@@ -27,7 +27,7 @@ use crate::wire;
 
 const BASE: &str = "/-/cds/saas-provisioning";
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Service::new(
         BASE,
         Access::PROVISIONING,

@@ -28,7 +28,7 @@ pub(super) struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub fn env(text: &'a str, name: &'a str) -> Self {
+    pub(super) fn env(text: &'a str, name: &'a str) -> Self {
         Self {
             raw: Raw::Env(text),
             name,
@@ -36,7 +36,7 @@ impl<'a> Input<'a> {
         }
     }
 
-    pub fn file(value: &'a Value, name: &'a str, base: &'a Path) -> Self {
+    pub(super) fn file(value: &'a Value, name: &'a str, base: &'a Path) -> Self {
         Self {
             raw: Raw::File(value),
             name,
@@ -45,18 +45,18 @@ impl<'a> Input<'a> {
     }
 
     /// An error naming this key.
-    pub fn bad(&self, message: impl Into<String>) -> ConfigError {
+    pub(super) fn bad(&self, message: impl Into<String>) -> ConfigError {
         bad(self.name, message)
     }
 
-    pub fn text(&self) -> Result<String, ConfigError> {
+    pub(super) fn text(&self) -> Result<String, ConfigError> {
         match self.raw {
             Raw::Env(s) => Ok(s.to_owned()),
             Raw::File(v) => string(v, self.name),
         }
     }
 
-    pub fn uint(&self) -> Result<u64, ConfigError> {
+    pub(super) fn uint(&self) -> Result<u64, ConfigError> {
         match self.raw {
             Raw::Env(s) => s
                 .parse::<u64>()
@@ -65,31 +65,31 @@ impl<'a> Input<'a> {
         }
     }
 
-    pub fn positive(&self) -> Result<u64, ConfigError> {
+    pub(super) fn positive(&self) -> Result<u64, ConfigError> {
         positive(self.uint()?, self.name)
     }
 
-    pub fn positive_u32(&self) -> Result<u32, ConfigError> {
+    pub(super) fn positive_u32(&self) -> Result<u32, ConfigError> {
         let n = self.positive()?;
         u32::try_from(n).map_err(|_| self.bad(format!("{n} is too large")))
     }
 
-    pub fn positive_usize(&self) -> Result<usize, ConfigError> {
+    pub(super) fn positive_usize(&self) -> Result<usize, ConfigError> {
         let n = self.positive()?;
         usize::try_from(n).map_err(|_| self.bad(format!("{n} is too large")))
     }
 
     /// Milliseconds, zero allowed.
-    pub fn millis(&self) -> Result<Duration, ConfigError> {
+    pub(super) fn millis(&self) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.uint()?))
     }
 
     /// Milliseconds, at least one.
-    pub fn positive_millis(&self) -> Result<Duration, ConfigError> {
+    pub(super) fn positive_millis(&self) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.positive()?))
     }
 
-    pub fn port(&self) -> Result<u16, ConfigError> {
+    pub(super) fn port(&self) -> Result<u16, ConfigError> {
         let text = match self.raw {
             Raw::Env(s) => s.to_owned(),
             Raw::File(v) => number(v, self.name)?.to_string(),
@@ -98,7 +98,7 @@ impl<'a> Input<'a> {
             .map_err(|_| self.bad(format!("must be a port number 0-65535, got '{text}'")))
     }
 
-    pub fn boolean(&self) -> Result<bool, ConfigError> {
+    pub(super) fn boolean(&self) -> Result<bool, ConfigError> {
         match self.raw {
             Raw::Env("true" | "1" | "yes") => Ok(true),
             Raw::Env("false" | "0" | "no") => Ok(false),
@@ -108,7 +108,7 @@ impl<'a> Input<'a> {
     }
 
     /// A path; one written in a config file is relative to the file's folder.
-    pub fn path(&self) -> Result<PathBuf, ConfigError> {
+    pub(super) fn path(&self) -> Result<PathBuf, ConfigError> {
         match self.raw {
             Raw::Env(s) => Ok(PathBuf::from(s)),
             Raw::File(v) => Ok(self.base.join(string(v, self.name)?)),
@@ -116,7 +116,7 @@ impl<'a> Input<'a> {
     }
 
     /// A JSON value; the environment carries it as JSON text.
-    pub fn json(&self) -> Result<Value, ConfigError> {
+    pub(super) fn json(&self) -> Result<Value, ConfigError> {
         match self.raw {
             Raw::Env(s) => {
                 serde_json::from_str(s).map_err(|e| self.bad(format!("is not valid JSON: {e}")))
@@ -126,7 +126,7 @@ impl<'a> Input<'a> {
     }
 
     /// A list of strings: comma-separated in the environment, an array in a file.
-    pub fn list(&self) -> Result<Vec<String>, ConfigError> {
+    pub(super) fn list(&self) -> Result<Vec<String>, ConfigError> {
         match self.raw {
             Raw::Env(s) => Ok(s
                 .split(',')

@@ -47,7 +47,7 @@ pub(super) struct Builder {
 impl Builder {
     /// Nothing set, not even the defaults: every value here is overwritten by a declared
     /// default before anyone reads it.
-    pub fn blank() -> Self {
+    pub(super) fn blank() -> Self {
         Self {
             config_file: None,
             host: String::new(),
@@ -81,7 +81,7 @@ impl Builder {
     }
 
     /// Every declared default applied.
-    pub fn try_defaults() -> Result<Self, ConfigError> {
+    pub(super) fn try_defaults() -> Result<Self, ConfigError> {
         let mut builder = Self::blank();
         for key in KEYS {
             if let Some(default) = key.default.value() {
@@ -92,7 +92,7 @@ impl Builder {
     }
 
     /// [`Builder::try_defaults`] for the `Default` impls of the configuration's parts.
-    pub fn with_defaults() -> Self {
+    pub(super) fn with_defaults() -> Self {
         // The defaults are constants of the key table, not input; the test
         // `every_declared_default_is_valid` proves they load.
         Self::try_defaults().expect("the declared defaults are valid")
@@ -100,7 +100,7 @@ impl Builder {
 
     /// Defaults, overridden by the file named in `MTX_CONFIG` (if any), overridden by the
     /// environment.
-    pub fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    pub(super) fn load(env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut builder = Self::try_defaults()?;
         if let Some(path) = env.get("MTX_CONFIG").filter(|p| !p.is_empty()) {
             builder.apply_file(Path::new(path))?;
@@ -178,7 +178,7 @@ impl Builder {
     /// The part of our own file at `prefix` (`""`: the whole file): its keys must all be
     /// declared; they are applied in the order of the declarations, so the outcome does not
     /// depend on the order the file lists them in.
-    pub fn apply_own_subtree(
+    pub(super) fn apply_own_subtree(
         &mut self,
         prefix: &str,
         value: &Value,

@@ -215,7 +215,7 @@ impl AuthSettings {
     /// `"auth"` of our config file: a mode name or an object, read through the same key
     /// declarations as a whole file (for tests of the auth part alone).
     #[cfg(test)]
-    pub fn apply_file(&mut self, v: &Value) -> Result<(), ConfigError> {
+    pub(super) fn apply_file(&mut self, v: &Value) -> Result<(), ConfigError> {
         let mut builder = super::load::Builder::blank();
         builder.auth = std::mem::replace(self, Self::blank());
         let applied = builder.apply_own_subtree("auth", v, std::path::Path::new(""));
@@ -225,7 +225,7 @@ impl AuthSettings {
 
     /// Validates the settings of the chosen mode. `production` is true on PostgreSQL storage,
     /// where the dummy mode is refused unless explicitly allowed.
-    pub fn finish(self, production: bool) -> Result<AuthConfig, ConfigError> {
+    pub(super) fn finish(self, production: bool) -> Result<AuthConfig, ConfigError> {
         let mode = self.mode.unwrap_or(AuthMode::Dummy);
         if mode == AuthMode::Dummy && production && !self.allow_dummy_in_production {
             return Err(bad(

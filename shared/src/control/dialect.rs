@@ -21,9 +21,9 @@ use super::{ControlError, FinishOutcome, FinishedTask, StartedTask};
 use crate::vocab::{DueCallback, Task, TaskId};
 
 /// A database connection of dialect `D`.
-pub type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
+pub(super) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 /// A result row of dialect `D`.
-pub type Row<D> = <<D as Dialect>::Db as Database>::Row;
+pub(super) type Row<D> = <<D as Dialect>::Db as Database>::Row;
 
 /// One database the control plane runs on. Implemented by
 /// [`super::postgres::PostgresDialect`] and [`super::sqlite::SqliteDialect`].

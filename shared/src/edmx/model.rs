@@ -214,7 +214,7 @@ impl<'a> Builder<'a> {
         };
         if let Some(def) = self.csn.definition(self.service) {
             let rewritten = annotations::rewrite_entity(def);
-            let translated = self.translate(&rewritten, self.service)?;
+            let translated = translate_at(&rewritten, self.service)?;
             if !translated.is_empty() {
                 service
                     .annotations
@@ -236,7 +236,7 @@ impl<'a> Builder<'a> {
                     name: local.clone(),
                     properties: self.members_of(&flat)?,
                 });
-                self.element_annotations(&self.qualified(&local), &flat, &mut service)?;
+                Self::element_annotations(&self.qualified(&local), &flat, &mut service)?;
             } else if kind == "type" && def.get("target").is_none() && def.get("items").is_none() {
                 // a derived scalar type of the service stays a type of its own
                 if let Resolved::Scalar(scalar) = self.csn.resolve(name, def)? {
@@ -257,7 +257,7 @@ impl<'a> Builder<'a> {
                 name: complex.clone(),
                 properties: self.members_of(&flat)?,
             });
-            self.element_annotations(&self.qualified(&complex), &flat, &mut service)?;
+            Self::element_annotations(&self.qualified(&complex), &flat, &mut service)?;
         }
         service.operations.extend(bound_operations);
         for (name, def) in unbound {
@@ -282,21 +282,10 @@ impl<'a> Builder<'a> {
                 self.signature(&operation, None)
             );
             service.operations.push(operation);
-            self.operation_annotations(name, &target, def, &mut service)?;
+            Self::operation_annotations(name, &target, def, &mut service)?;
         }
         group_overloads(&mut service.operations);
         Ok(service)
-    }
-
-    fn translate(
-        &self,
-        rewritten: &Map<String, Value>,
-        location: &str,
-    ) -> Result<Vec<Annotation>, EdmxError> {
-        annotations::translate(rewritten).map_err(|e| EdmxError::Unsupported {
-            location: format!("{location}: {}", e.annotation),
-            construct: e.reason,
-        })
     }
 
     fn entity(
@@ -340,7 +329,7 @@ impl<'a> Builder<'a> {
             });
         }
         // annotations: entity type, entity set, elements, bound actions
-        let translated = self.translate(&annotations::rewrite_entity(def), name)?;
+        let translated = translate_at(&annotations::rewrite_entity(def), name)?;
         // The compiler's rule: a term for entity sets goes to the set, and to the type too
         // when it applies to entity types as well; a term without `AppliesTo` to the type.
         let for_set = |a: &Annotation| {
@@ -364,7 +353,7 @@ impl<'a> Builder<'a> {
                 .annotations
                 .push((format!("{}.EntityContainer/{local}", self.service), on_set));
         }
-        self.element_annotations(&self.qualified(&local), &flat, service)?;
+        Self::element_annotations(&self.qualified(&local), &flat, service)?;
         for (action_name, action) in objects_in(def, "actions", name)? {
             let operation =
                 self.operation(action_name, action_name, action, Some(&local), service)?;
@@ -374,7 +363,7 @@ impl<'a> Builder<'a> {
                 self.signature(&operation, Some(&local))
             );
             operations.push(operation);
-            self.operation_annotations(action_name, &target, action, service)?;
+            Self::operation_annotations(action_name, &target, action, service)?;
         }
         Ok(())
     }
@@ -383,13 +372,12 @@ impl<'a> Builder<'a> {
     /// left out are marked `Core.OptionalParameter` as the compiler does (V4: a parameter with
     /// a default, or a nullable parameter of a function).
     fn operation_annotations(
-        &self,
         location: &str,
         target: &str,
         def: &Map<String, Value>,
         service: &mut Service,
     ) -> Result<(), EdmxError> {
-        let translated = self.translate(&annotations::rewrite_element(def), location)?;
+        let translated = translate_at(&annotations::rewrite_element(def), location)?;
         if !translated.is_empty() {
             service.annotations.push((target.to_owned(), translated));
         }
@@ -409,7 +397,7 @@ impl<'a> Builder<'a> {
                     rewritten.insert("@Core.OptionalParameter".into(), serde_json::json!({}));
                 }
             }
-            let translated = self.translate(&rewritten, &format!("{location}.params.{name}"))?;
+            let translated = translate_at(&rewritten, &format!("{location}.params.{name}"))?;
             if !translated.is_empty() {
                 service
                     .annotations
@@ -438,14 +426,13 @@ impl<'a> Builder<'a> {
     }
 
     fn element_annotations(
-        &self,
         owner: &str,
         flat: &[Flat<'_>],
         service: &mut Service,
     ) -> Result<(), EdmxError> {
         for element in flat {
             let translated =
-                self.translate(&element.annotations, &format!("{owner}/{}", element.name))?;
+                translate_at(&element.annotations, &format!("{owner}/{}", element.name))?;
             if !translated.is_empty() {
                 service
                     .annotations
@@ -1229,6 +1216,17 @@ fn default_value(element: &Flat<'_>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Translates the annotations of the construct at `location`, naming it in any error.
+fn translate_at(
+    rewritten: &Map<String, Value>,
+    location: &str,
+) -> Result<Vec<Annotation>, EdmxError> {
+    annotations::translate(rewritten).map_err(|e| EdmxError::Unsupported {
+        location: format!("{location}: {}", e.annotation),
+        construct: e.reason,
+    })
 }
 
 #[cfg(test)]

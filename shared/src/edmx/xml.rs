@@ -15,7 +15,7 @@ pub(super) struct Element {
 }
 
 impl Element {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub(super) fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             attributes: Vec::new(),
@@ -25,18 +25,18 @@ impl Element {
     }
 
     /// Adds an attribute (builder style).
-    pub fn attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub(super) fn attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.push((name.into(), value.into()));
         self
     }
 
     /// Adds a child element (builder style).
-    pub fn child(mut self, child: Element) -> Self {
+    pub(super) fn child(mut self, child: Element) -> Self {
         self.children.push(child);
         self
     }
 
-    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+    pub(super) fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
         self
     }

@@ -33,16 +33,16 @@ const MAX_TRIES: u32 = 5;
 
 /// Where slots hand in outcomes; the recorder stops once every sender is dropped and the queue
 /// is drained.
-pub type OutcomeSender = mpsc::Sender<FinishedTask>;
+pub(super) type OutcomeSender = mpsc::Sender<FinishedTask>;
 
 /// A recorder with room for `capacity` waiting outcomes (a full queue makes slots wait, which
 /// is the backpressure wanted when the control plane is slow).
-pub fn channel(capacity: usize) -> (OutcomeSender, mpsc::Receiver<FinishedTask>) {
+pub(super) fn channel(capacity: usize) -> (OutcomeSender, mpsc::Receiver<FinishedTask>) {
     mpsc::channel(capacity.max(1))
 }
 
 /// Writes outcomes until every sender is gone.
-pub async fn run(control: Arc<dyn ControlStore>, mut queue: mpsc::Receiver<FinishedTask>) {
+pub(super) async fn run(control: Arc<dyn ControlStore>, mut queue: mpsc::Receiver<FinishedTask>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_write: Option<Instant> = None;
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {

@@ -15,7 +15,7 @@ use crate::vocab::{DatabaseId, JobId, Lane, TaskId, TenantId};
 const LONG_LEASE: Duration = Duration::from_secs(30);
 
 /// Builds a queued task for tests.
-pub fn task(job: JobId, tenant: &str, db: &str, lane: Lane) -> QueuedTask {
+pub(super) fn task(job: JobId, tenant: &str, db: &str, lane: Lane) -> QueuedTask {
     QueuedTask {
         task: TaskId::new(),
         job,
@@ -28,7 +28,7 @@ pub fn task(job: JobId, tenant: &str, db: &str, lane: Lane) -> QueuedTask {
 
 /// Runs every check. `short_lease` is a lease short enough to wait out in a test. The checks wait
 /// with `tokio::time::sleep`: a scheduler on tokio's clock runs them with paused time.
-pub async fn run_all<S, F, Fut>(make: F, short_lease: Duration)
+pub(super) async fn run_all<S, F, Fut>(make: F, short_lease: Duration)
 where
     S: Scheduler,
     F: Fn(Limits) -> Fut,

@@ -29,7 +29,7 @@ pub(super) struct Classified {
 
 impl Classified {
     /// Whether `name` is a table or a pre-existing object (something a view can read).
-    pub fn is_stored(&self, name: &str) -> bool {
+    pub(super) fn is_stored(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t == name) || self.existing.iter().any(|t| t == name)
     }
 }

@@ -4,11 +4,11 @@
 
 use std::future::Future;
 
-pub use mtx_shared::testing::TempDir;
+pub(crate) use mtx_shared::testing::TempDir;
 
 /// Runs `test` against a database of its own, which is dropped afterwards (also when `test`
 /// panics: the guard drops it while the panic unwinds).
-pub async fn with_database<F, Fut>(test: F)
+pub(crate) async fn with_database<F, Fut>(test: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
@@ -21,7 +21,7 @@ where
 
 /// Polls `future` `polls` times, yielding in between, then drops it unfinished (if it is): a
 /// caller giving up at an arbitrary await (a dropped request, a timeout, an aborted task).
-pub async fn abandon_after<F: Future>(future: F, polls: usize) {
+pub(crate) async fn abandon_after<F: Future>(future: F, polls: usize) {
     let mut future = std::pin::pin!(future);
     for _ in 0..polls {
         if futures::poll!(future.as_mut()).is_ready() {
@@ -32,7 +32,9 @@ pub async fn abandon_after<F: Future>(future: F, polls: usize) {
 }
 
 /// Whether the connection `pool` hands out next is inside a transaction block.
-pub async fn next_connection_in_transaction(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
+pub(crate) async fn next_connection_in_transaction(
+    pool: &sqlx::PgPool,
+) -> Result<bool, sqlx::Error> {
     // One simple-protocol message: outside a transaction block it is its own transaction, which
     // starts with it.
     let row = sqlx::raw_sql("SELECT transaction_timestamp() <> statement_timestamp()")

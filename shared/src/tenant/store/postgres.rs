@@ -392,9 +392,15 @@ fn change_script(schema: &str, change: &SchemaChange) -> String {
     script
 }
 
-/// What the tenant's marker records, when `e` is the marker check's refusal (`Some(None)`:
-/// nothing, because the marker table or the whole schema is gone).
-fn refused_marker(e: &sqlx::Error) -> Option<Option<String>> {
+/// The marker check's refusal of a change: the tenant's storage is not at the version the
+/// change starts from.
+struct MarkerRefusal {
+    /// The version the marker records; `None` when the marker table or the whole schema is gone.
+    recorded: Option<String>,
+}
+
+/// `e` as the marker check's refusal, if it is one.
+fn refused_marker(e: &sqlx::Error) -> Option<MarkerRefusal> {
     let sqlx::Error::Database(db) = e else {
         return None;
     };
@@ -404,12 +410,14 @@ fn refused_marker(e: &sqlx::Error) -> Option<Option<String>> {
         Some("22P02") => {
             let (_, rest) = message.split_once(MARKER_MOVED)?;
             let recorded: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-            Some((!recorded.is_empty()).then_some(recorded))
+            Some(MarkerRefusal {
+                recorded: (!recorded.is_empty()).then_some(recorded),
+            })
         }
         // The check is the script's first statement to read the schema, and the first to name
         // the marker table.
-        Some("42P01") if message.contains(MARKER_TABLE) => Some(None),
-        Some("3F000") => Some(None),
+        Some("42P01") if message.contains(MARKER_TABLE) => Some(MarkerRefusal { recorded: None }),
+        Some("3F000") => Some(MarkerRefusal { recorded: None }),
         _ => None,
     }
 }
@@ -574,11 +582,11 @@ impl TenantStore for PostgresTenantStore {
         } else {
             drop(conn);
         }
-        if let Some(actual) = refused_marker(&e) {
+        if let Some(MarkerRefusal { recorded }) = refused_marker(&e) {
             return Err(TenantStoreError::VersionConflict {
                 tenant: tenant.clone(),
                 expected: change.from.clone(),
-                actual: recorded_model(tenant, None, actual)?,
+                actual: recorded_model(tenant, None, recorded)?,
             });
         }
         Err(self.failed_statement(db, tenant, schema, change, e).await)
