@@ -9,9 +9,11 @@ pub(crate) mod metrics;
 mod replies;
 pub(crate) mod saas_provisioning;
 
+use axum::response::{IntoResponse, Response};
 use mtx_shared::access::Caller;
 use mtx_shared::control::TenantRecord;
 use mtx_shared::vocab::TenantId;
+use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
 
 use crate::error::ApiError;
@@ -28,14 +30,20 @@ pub(crate) fn all() -> Routes {
         .merge(metrics::routes())
 }
 
-/// The tenants `caller` may see.
-pub(crate) async fn visible_tenants(
+/// The tenants `caller` may see, each answered in the form `shown` gives it (the services list
+/// tenants alike and show them differently).
+pub(crate) async fn visible_tenants<T: Serialize>(
     state: &AppState,
     caller: &Caller,
-) -> Result<Vec<TenantRecord>, ApiError> {
-    let mut tenants = state.jobs().tenants().await?;
-    tenants.retain(|t| caller.may_access(&t.id));
-    Ok(tenants)
+    shown: impl Fn(&TenantRecord) -> T,
+) -> Result<Response, ApiError> {
+    let tenants = state.jobs().tenants().await?;
+    let visible: Vec<T> = tenants
+        .iter()
+        .filter(|t| caller.may_access(&t.id))
+        .map(shown)
+        .collect();
+    Ok(axum::Json(visible).into_response())
 }
 
 /// Parses a tenant id from a request, naming the field in the error.

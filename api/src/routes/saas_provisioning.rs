@@ -48,14 +48,7 @@ async fn list_tenants(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    Ok(axum::Json(
-        visible_tenants(&state, &caller)
-            .await?
-            .iter()
-            .map(wire::tenant)
-            .collect::<Vec<_>>(),
-    )
-    .into_response())
+    visible_tenants(&state, &caller, wire::tenant).await
 }
 
 async fn read_tenant(

@@ -151,14 +151,22 @@ local function is_tenant_head(tenant, id)
   return false
 end
 
+-- Takes the members of `zset` whose score has passed `now` (at most `batch`) out of it.
+local function take_due(zset, now, batch)
+  local ids = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, batch)
+  if #ids > 0 then
+    redis.call('ZREM', zset, unpack(ids))
+  end
+  return ids
+end
+
 -- Ends overdue leases (at most REAP_BATCH): frees the database slot, then queues the task again
 -- (same place in line, the attempt stays counted) or drops it when its attempts are used up or
 -- a cancel was requested. Each expiry is recorded in EXPIRED for `reap` to report.
 -- Returns whether more overdue leases may remain.
 local function reap_expired(now)
-  local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now, 'LIMIT', 0, REAP_BATCH)
+  local ids = take_due(LEASES, now, REAP_BATCH)
   for _, id in ipairs(ids) do
-    redis.call('ZREM', LEASES, id)
     local t = load_task(id)
     if t and t.state == 'running' then
       release_slot(t.db)
@@ -181,9 +189,8 @@ end
 
 -- Moves retries whose backoff has passed back to their pending set (at most PROMOTE_BATCH).
 local function promote_delayed(now)
-  local ids = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'LIMIT', 0, PROMOTE_BATCH)
+  local ids = take_due(DELAYED, now, PROMOTE_BATCH)
   for _, id in ipairs(ids) do
-    redis.call('ZREM', DELAYED, id)
     local t = load_task(id)
     if t and t.state == 'delayed' then
       push_pending(id, t.lane, t.db, t.seq)
