@@ -10,7 +10,8 @@
 //!   (tables, columns, keys, views) from it the way the CAP compiler does; [`model`] loads a
 //!   model from disk and names each version by its content hash; [`versions`] keeps the known
 //!   versions; [`tenant_models`] answers which model each tenant runs (base, toggles, extensions),
-//!   the target every job's tasks are planned towards.
+//!   the target every job's tasks are planned towards; [`edmx`] writes a service's OData V4
+//!   metadata document from the CSN, as the CAP compiler does.
 //! - [`sql`] renders a persistence model or a list of evolution steps as DDL for one dialect
 //!   (PostgreSQL or SQLite) through one identifier-quoting function; [`evolve`] computes the
 //!   ordered steps that take a tenant from its deployed model to the target model; [`drift`]
