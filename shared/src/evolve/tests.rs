@@ -278,6 +278,7 @@ fn column(name: &str, ty: ColumnType) -> Column {
         ty,
         not_null: false,
         default: None,
+        generated: None,
     }
 }
 
@@ -1014,5 +1015,50 @@ mod postgres {
             applied.unwrap_or_else(|e| panic!("{case}: {e}"));
             assert_eq!(actual, expected, "{case}");
         }
+    }
+}
+
+/// `label = title || '!' stored`.
+fn generated_label() -> Column {
+    Column {
+        generated: Some(vec![
+            crate::schema::Expr::OwnColumn("title".into()),
+            crate::schema::Expr::Keyword("||".into()),
+            crate::schema::Expr::Literal(Literal::String("!".into())),
+        ]),
+        ..column("label", ColumnType::String { length: 11 })
+    }
+}
+
+#[tokio::test]
+async fn a_stored_calculated_element_added_on_sqlite_rebuilds_and_computes_existing_rows() {
+    let base = model(base_table());
+    let with_label = with(|t| t.columns.push(generated_label()));
+    let widened = with(|t| {
+        t.columns.push(generated_label());
+        set(t, "count", |c| c.ty = ColumnType::Int64);
+    });
+    let pool = deploy(&base).await;
+    sqlx::raw_sql("INSERT INTO my_Things (ID, title) VALUES (1, 'one')")
+        .execute(&pool)
+        .await
+        .expect("row");
+
+    for (current, target) in [(&base, &with_label), (&with_label, &widened)] {
+        let statements = plan_statements(&diff(Some(current), target), Dialect::Sqlite, None);
+        assert!(
+            statements.iter().any(|s| s.starts_with("CREATE TABLE")),
+            "a rebuild: {statements:?}"
+        );
+        apply(&pool, &statements).await.expect("rebuild runs");
+        assert_eq!(
+            introspect(&pool).await,
+            introspect(&deploy(target).await).await
+        );
+        let label: String = sqlx::query_scalar("SELECT label FROM my_Things WHERE ID = 1")
+            .fetch_one(&pool)
+            .await
+            .expect("row kept");
+        assert_eq!(label, "one!");
     }
 }
