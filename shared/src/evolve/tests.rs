@@ -1062,3 +1062,30 @@ async fn a_stored_calculated_element_added_on_sqlite_rebuilds_and_computes_exist
         assert_eq!(label, "one!");
     }
 }
+
+#[tokio::test]
+async fn a_sqlite_rebuild_works_while_the_model_has_localized_views() {
+    let v1 = load("corpus/decimal-widening/v1");
+    let v2 = load("corpus/decimal-widening/v2");
+    let pool = deploy(&v1).await;
+    sqlx::raw_sql("INSERT INTO c_widen_Accounts (ID, name, balance) VALUES (1, 'one', 12.5)")
+        .execute(&pool)
+        .await
+        .expect("row");
+
+    let plan = diff(Some(&v1), &v2);
+    assert!(!plan.is_refused(), "{:?}", plan.destructive);
+    apply(&pool, &plan_statements(&plan, Dialect::Sqlite, None))
+        .await
+        .expect("the rebuild runs although the views call session_context");
+
+    assert_eq!(
+        introspect(&pool).await,
+        introspect(&deploy(&v2).await).await
+    );
+    let name: String = sqlx::query_scalar("SELECT name FROM c_widen_Accounts WHERE ID = 1")
+        .fetch_one(&pool)
+        .await
+        .expect("row kept");
+    assert_eq!(name, "one");
+}
