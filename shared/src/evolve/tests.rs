@@ -1089,3 +1089,46 @@ async fn a_sqlite_rebuild_works_while_the_model_has_localized_views() {
         .expect("row kept");
     assert_eq!(name, "one");
 }
+
+#[tokio::test]
+async fn a_changed_stored_calculation_is_refused_naming_the_column_and_recreates_it_when_allowed() {
+    let base = with(|t| t.columns.push(generated_label()));
+    let target = with(|t| {
+        let mut label = generated_label();
+        label.generated = Some(vec![crate::schema::Expr::OwnColumn("title".into())]);
+        t.columns.push(label);
+    });
+
+    let refused = diff(Some(&base), &target);
+    assert!(refused.is_refused());
+    let messages: Vec<String> = refused
+        .destructive
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        messages,
+        ["my.Things.label: stored calculation of column label changed (column recreated)"]
+    );
+
+    let pool = deploy(&base).await;
+    sqlx::raw_sql("INSERT INTO my_Things (ID, title) VALUES (1, 'one')")
+        .execute(&pool)
+        .await
+        .expect("row");
+    let allowed = diff_with(
+        Some(&base),
+        &target,
+        DiffOptions {
+            allow_destructive: true,
+        },
+    );
+    apply(&pool, &plan_statements(&allowed, Dialect::Sqlite, None))
+        .await
+        .expect("the column is recreated");
+    let label: String = sqlx::query_scalar("SELECT label FROM my_Things WHERE ID = 1")
+        .fetch_one(&pool)
+        .await
+        .expect("row kept");
+    assert_eq!(label, "one");
+}
