@@ -1132,3 +1132,95 @@ async fn a_changed_stored_calculation_is_refused_naming_the_column_and_recreates
         .expect("row kept");
     assert_eq!(label, "one");
 }
+
+/// Corpus models whose v1 → v2 upgrade on SQLite does not (yet) keep every row and end at v2's
+/// schema: `model # why`. Rewritten by `MTX_CORPUS_BLESS=1`; every fix removes lines.
+fn upgrade_known_gaps_file() -> std::path::PathBuf {
+    crate::sql::tests::model_dir("corpus").join("upgrade-known-gaps.txt")
+}
+
+/// Why upgrading corpus model `name` from v1 to v2 on SQLite fails, `None` when it works: one
+/// row in every table survives, and the schema equals a fresh v2 deployment. A destructive
+/// upgrade must be refused, naming what it would lose.
+async fn corpus_upgrade_failure(name: &str) -> Option<String> {
+    let v1 = load(&format!("corpus/{name}/v1"));
+    let v2 = load(&format!("corpus/{name}/v2"));
+    let pool = deploy(&v1).await;
+    for table in &v1.tables {
+        // SQLite takes any value in any column; 1 fits every type and key.
+        let columns: Vec<&Column> = table
+            .columns
+            .iter()
+            .filter(|c| c.generated.is_none())
+            .collect();
+        let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+        let values = vec!["1"; columns.len()].join(", ");
+        let insert = format!(
+            "INSERT INTO \"{}\" ({}) VALUES ({values})",
+            table.name,
+            names.join(", ")
+        );
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(insert)).execute(&pool).await {
+            return Some(format!("insert into {}: {e}", table.name));
+        }
+    }
+    let plan = diff(Some(&v1), &v2);
+    if plan.is_refused() {
+        // Refused as a whole, each finding naming entity and element (see `Finding`).
+        return None;
+    }
+    if let Err(e) = apply(&pool, &plan_statements(&plan, Dialect::Sqlite, None)).await {
+        return Some(format!("upgrade: {e}"));
+    }
+    for table in v1.tables.iter().filter(|t| v2.table(&t.name).is_some()) {
+        let count: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{}\"",
+            table.name
+        )))
+        .fetch_one(&pool)
+        .await;
+        let count = match count {
+            Ok(count) => count,
+            Err(e) => return Some(format!("counting {}: {e}", table.name)),
+        };
+        if count != 1 {
+            return Some(format!("{} has {count} rows after the upgrade", table.name));
+        }
+    }
+    if introspect(&pool).await != introspect(&deploy(&v2).await).await {
+        return Some("schema differs from v2's".to_owned());
+    }
+    None
+}
+
+#[tokio::test]
+async fn corpus_upgrades_keep_every_row_on_sqlite_except_for_the_known_gaps() {
+    let mut failures = BTreeMap::new();
+    for name in crate::sql::tests::corpus::corpus_models() {
+        if crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v1")).is_none()
+            || crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v2")).is_none()
+        {
+            failures.insert(name, "not derived yet (see known-gaps.txt)".to_owned());
+            continue;
+        }
+        if let Some(why) = corpus_upgrade_failure(&name).await {
+            failures.insert(name, why.replace('\n', " "));
+        }
+    }
+    let file = upgrade_known_gaps_file();
+    let rendered: String = failures
+        .iter()
+        .map(|(name, why)| format!("{name} # {why}\n"))
+        .collect();
+    if std::env::var_os("MTX_CORPUS_BLESS").is_some() {
+        std::fs::write(&file, &rendered).expect("writes the known gaps");
+        return;
+    }
+    let known = std::fs::read_to_string(&file).unwrap_or_default();
+    let known: Vec<&str> = known
+        .lines()
+        .filter_map(|l| l.split(" # ").next())
+        .collect();
+    let failing: Vec<&str> = failures.keys().map(String::as_str).collect();
+    assert_eq!(failing, known, "upgrade failures:\n{rendered}");
+}

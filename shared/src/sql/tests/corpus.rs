@@ -24,7 +24,7 @@ fn known_gaps_file() -> PathBuf {
 }
 
 /// The corpus models, by folder name.
-fn corpus_models() -> Vec<String> {
+pub(crate) fn corpus_models() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
         .expect("models/corpus exists")
         .filter_map(Result::ok)
@@ -57,7 +57,7 @@ fn derive(case: &str) -> Result<PersistenceModel, String> {
 }
 
 /// A case's persistence model; `None` for the cases we cannot derive yet (known gaps).
-pub(super) fn derive_case(case: &str) -> Option<PersistenceModel> {
+pub(crate) fn derive_case(case: &str) -> Option<PersistenceModel> {
     derive(case).ok()
 }
 
