@@ -1,32 +1,15 @@
 //! Corpus models that once stopped start-up or a subscription (the issue "Every CDS model a
-//! real app ships"): each loads as a model version, and its DDL deploys and is queryable.
-
-use std::path::PathBuf;
+//! real app ships"): each loads as a model version, and its DDL deploys and is queryable; and
+//! every corpus model upgrades v1 → v2 on PostgreSQL keeping its rows.
 
 use mtx_shared::model::ModelVersion;
 use mtx_shared::sql::{Dialect, create_statements};
-use mtx_shared::testing::ScratchDatabase;
+use mtx_shared::testing::{ScratchDatabase, corpus_dir, corpus_models};
 use sqlx::{AssertSqlSafe, Connection as _};
 
 fn corpus_csn(case: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/corpus")
-        .join(case)
-        .join("csn.json");
+    let path = corpus_dir().join(case).join("csn.json");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The corpus models, by folder name.
-fn corpus_models() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/corpus");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("models/corpus exists")
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
 }
 
 fn load(case: &str) -> ModelVersion {

@@ -1136,7 +1136,7 @@ async fn a_changed_stored_calculation_is_refused_naming_the_column_and_recreates
 /// Corpus models whose v1 → v2 upgrade on SQLite does not (yet) keep every row and end at v2's
 /// schema: `model # why`. Rewritten by `MTX_CORPUS_BLESS=1`; every fix removes lines.
 fn upgrade_known_gaps_file() -> std::path::PathBuf {
-    crate::sql::tests::model_dir("corpus").join("upgrade-known-gaps.txt")
+    crate::testing::corpus_dir().join("upgrade-known-gaps.txt")
 }
 
 /// Why upgrading corpus model `name` from v1 to v2 on SQLite fails, `None` when it works: one
@@ -1196,7 +1196,7 @@ async fn corpus_upgrade_failure(name: &str) -> Option<String> {
 #[tokio::test]
 async fn corpus_upgrades_keep_every_row_on_sqlite_except_for_the_known_gaps() {
     let mut failures = BTreeMap::new();
-    for name in crate::sql::tests::corpus::corpus_models() {
+    for name in crate::testing::corpus_models() {
         if crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v1")).is_none()
             || crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v2")).is_none()
         {
