@@ -465,6 +465,7 @@ fn as_model(
                 ty,
                 not_null: column.not_null,
                 default: known_column.and_then(|c| c.default.clone()),
+                generated: known_column.and_then(|c| c.generated.clone()),
             });
         }
         let model_name = |stored_name: &String| {

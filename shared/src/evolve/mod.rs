@@ -133,13 +133,36 @@ pub struct Finding {
 /// What a destructive change would lose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FindingKind {
-    TableDropped { table: String },
-    ViewDropped { view: String },
-    ColumnDropped { column: String },
-    LengthReduced { from: u32, to: u32 },
-    TypeNarrowed { from: ColumnType, to: ColumnType },
-    TypeIncompatible { from: ColumnType, to: ColumnType },
-    PrimaryKeyChanged { from: Vec<String>, to: Vec<String> },
+    TableDropped {
+        table: String,
+    },
+    ViewDropped {
+        view: String,
+    },
+    ColumnDropped {
+        column: String,
+    },
+    LengthReduced {
+        from: u32,
+        to: u32,
+    },
+    TypeNarrowed {
+        from: ColumnType,
+        to: ColumnType,
+    },
+    TypeIncompatible {
+        from: ColumnType,
+        to: ColumnType,
+    },
+    PrimaryKeyChanged {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// A column became, stopped being or changed as a stored calculated element: it is
+    /// recreated, so values written before may be lost.
+    CalculationChanged {
+        column: String,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -159,6 +182,12 @@ impl fmt::Display for Finding {
             FindingKind::TypeNarrowed { from, to } => write!(f, "type narrowing {from} → {to}"),
             FindingKind::TypeIncompatible { from, to } => {
                 write!(f, "incompatible type change {from} → {to}")
+            }
+            FindingKind::CalculationChanged { column } => {
+                write!(
+                    f,
+                    "stored calculation of column {column} changed (column recreated)"
+                )
             }
             FindingKind::PrimaryKeyChanged { from, to } => write!(
                 f,
@@ -310,6 +339,21 @@ fn alter_table(
             });
             continue;
         };
+        if old.generated != new.generated {
+            findings.push(finding(
+                new,
+                FindingKind::CalculationChanged {
+                    column: new.name.clone(),
+                },
+            ));
+            changes.push(Change::DropColumn {
+                column: old.name.clone(),
+            });
+            changes.push(Change::AddColumn {
+                column: new.clone(),
+            });
+            continue;
+        }
         if old.ty != new.ty {
             let widening = match classify_type_change(old.ty, new.ty) {
                 Ok(()) => true,

@@ -278,6 +278,7 @@ fn column(name: &str, ty: ColumnType) -> Column {
         ty,
         not_null: false,
         default: None,
+        generated: None,
     }
 }
 
@@ -1015,4 +1016,211 @@ mod postgres {
             assert_eq!(actual, expected, "{case}");
         }
     }
+}
+
+/// `label = title || '!' stored`.
+fn generated_label() -> Column {
+    Column {
+        generated: Some(vec![
+            crate::schema::Expr::OwnColumn("title".into()),
+            crate::schema::Expr::Keyword("||".into()),
+            crate::schema::Expr::Literal(Literal::String("!".into())),
+        ]),
+        ..column("label", ColumnType::String { length: 11 })
+    }
+}
+
+#[tokio::test]
+async fn a_stored_calculated_element_added_on_sqlite_rebuilds_and_computes_existing_rows() {
+    let base = model(base_table());
+    let with_label = with(|t| t.columns.push(generated_label()));
+    let widened = with(|t| {
+        t.columns.push(generated_label());
+        set(t, "count", |c| c.ty = ColumnType::Int64);
+    });
+    let pool = deploy(&base).await;
+    sqlx::raw_sql("INSERT INTO my_Things (ID, title) VALUES (1, 'one')")
+        .execute(&pool)
+        .await
+        .expect("row");
+
+    for (current, target) in [(&base, &with_label), (&with_label, &widened)] {
+        let statements = plan_statements(&diff(Some(current), target), Dialect::Sqlite, None);
+        assert!(
+            statements.iter().any(|s| s.starts_with("CREATE TABLE")),
+            "a rebuild: {statements:?}"
+        );
+        apply(&pool, &statements).await.expect("rebuild runs");
+        assert_eq!(
+            introspect(&pool).await,
+            introspect(&deploy(target).await).await
+        );
+        let label: String = sqlx::query_scalar("SELECT label FROM my_Things WHERE ID = 1")
+            .fetch_one(&pool)
+            .await
+            .expect("row kept");
+        assert_eq!(label, "one!");
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_rebuild_works_while_the_model_has_localized_views() {
+    let v1 = load("corpus/decimal-widening/v1");
+    let v2 = load("corpus/decimal-widening/v2");
+    let pool = deploy(&v1).await;
+    sqlx::raw_sql("INSERT INTO c_widen_Accounts (ID, name, balance) VALUES (1, 'one', 12.5)")
+        .execute(&pool)
+        .await
+        .expect("row");
+
+    let plan = diff(Some(&v1), &v2);
+    assert!(!plan.is_refused(), "{:?}", plan.destructive);
+    apply(&pool, &plan_statements(&plan, Dialect::Sqlite, None))
+        .await
+        .expect("the rebuild runs although the views call session_context");
+
+    assert_eq!(
+        introspect(&pool).await,
+        introspect(&deploy(&v2).await).await
+    );
+    let name: String = sqlx::query_scalar("SELECT name FROM c_widen_Accounts WHERE ID = 1")
+        .fetch_one(&pool)
+        .await
+        .expect("row kept");
+    assert_eq!(name, "one");
+}
+
+#[tokio::test]
+async fn a_changed_stored_calculation_is_refused_naming_the_column_and_recreates_it_when_allowed() {
+    let base = with(|t| t.columns.push(generated_label()));
+    let target = with(|t| {
+        let mut label = generated_label();
+        label.generated = Some(vec![crate::schema::Expr::OwnColumn("title".into())]);
+        t.columns.push(label);
+    });
+
+    let refused = diff(Some(&base), &target);
+    assert!(refused.is_refused());
+    let messages: Vec<String> = refused
+        .destructive
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        messages,
+        ["my.Things.label: stored calculation of column label changed (column recreated)"]
+    );
+
+    let pool = deploy(&base).await;
+    sqlx::raw_sql("INSERT INTO my_Things (ID, title) VALUES (1, 'one')")
+        .execute(&pool)
+        .await
+        .expect("row");
+    let allowed = diff_with(
+        Some(&base),
+        &target,
+        DiffOptions {
+            allow_destructive: true,
+        },
+    );
+    apply(&pool, &plan_statements(&allowed, Dialect::Sqlite, None))
+        .await
+        .expect("the column is recreated");
+    let label: String = sqlx::query_scalar("SELECT label FROM my_Things WHERE ID = 1")
+        .fetch_one(&pool)
+        .await
+        .expect("row kept");
+    assert_eq!(label, "one");
+}
+
+/// Corpus models whose v1 → v2 upgrade on SQLite does not (yet) keep every row and end at v2's
+/// schema: `model # why`. Rewritten by `MTX_CORPUS_BLESS=1`; every fix removes lines.
+fn upgrade_known_gaps_file() -> std::path::PathBuf {
+    crate::testing::corpus_dir().join("upgrade-known-gaps.txt")
+}
+
+/// Why upgrading corpus model `name` from v1 to v2 on SQLite fails, `None` when it works: one
+/// row in every table survives, and the schema equals a fresh v2 deployment. A destructive
+/// upgrade must be refused, naming what it would lose.
+async fn corpus_upgrade_failure(name: &str) -> Option<String> {
+    let v1 = load(&format!("corpus/{name}/v1"));
+    let v2 = load(&format!("corpus/{name}/v2"));
+    let pool = deploy(&v1).await;
+    for table in &v1.tables {
+        // SQLite takes any value in any column; 1 fits every type and key.
+        let columns: Vec<&Column> = table
+            .columns
+            .iter()
+            .filter(|c| c.generated.is_none())
+            .collect();
+        let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+        let values = vec!["1"; columns.len()].join(", ");
+        let insert = format!(
+            "INSERT INTO \"{}\" ({}) VALUES ({values})",
+            table.name,
+            names.join(", ")
+        );
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(insert)).execute(&pool).await {
+            return Some(format!("insert into {}: {e}", table.name));
+        }
+    }
+    let plan = diff(Some(&v1), &v2);
+    if plan.is_refused() {
+        // Refused as a whole, each finding naming entity and element (see `Finding`).
+        return None;
+    }
+    if let Err(e) = apply(&pool, &plan_statements(&plan, Dialect::Sqlite, None)).await {
+        return Some(format!("upgrade: {e}"));
+    }
+    for table in v1.tables.iter().filter(|t| v2.table(&t.name).is_some()) {
+        let count: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{}\"",
+            table.name
+        )))
+        .fetch_one(&pool)
+        .await;
+        let count = match count {
+            Ok(count) => count,
+            Err(e) => return Some(format!("counting {}: {e}", table.name)),
+        };
+        if count != 1 {
+            return Some(format!("{} has {count} rows after the upgrade", table.name));
+        }
+    }
+    if introspect(&pool).await != introspect(&deploy(&v2).await).await {
+        return Some("schema differs from v2's".to_owned());
+    }
+    None
+}
+
+#[tokio::test]
+async fn corpus_upgrades_keep_every_row_on_sqlite_except_for_the_known_gaps() {
+    let mut failures = BTreeMap::new();
+    for name in crate::testing::corpus_models() {
+        if crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v1")).is_none()
+            || crate::sql::tests::corpus::derive_case(&format!("corpus/{name}/v2")).is_none()
+        {
+            failures.insert(name, "not derived yet (see known-gaps.txt)".to_owned());
+            continue;
+        }
+        if let Some(why) = corpus_upgrade_failure(&name).await {
+            failures.insert(name, why.replace('\n', " "));
+        }
+    }
+    let file = upgrade_known_gaps_file();
+    let rendered: String = failures
+        .iter()
+        .map(|(name, why)| format!("{name} # {why}\n"))
+        .collect();
+    if std::env::var_os("MTX_CORPUS_BLESS").is_some() {
+        std::fs::write(&file, &rendered).expect("writes the known gaps");
+        return;
+    }
+    let known = std::fs::read_to_string(&file).unwrap_or_default();
+    let known: Vec<&str> = known
+        .lines()
+        .filter_map(|l| l.split(" # ").next())
+        .collect();
+    let failing: Vec<&str> = failures.keys().map(String::as_str).collect();
+    assert_eq!(failing, known, "upgrade failures:\n{rendered}");
 }

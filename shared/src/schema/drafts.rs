@@ -124,6 +124,7 @@ fn draft_column(name: &str, ty: ColumnType, not_null: bool) -> Column {
         ty,
         not_null,
         default: None,
+        generated: None,
     }
 }
 

@@ -109,6 +109,9 @@ pub struct Column {
     /// `NOT NULL` (key columns and `not null` elements).
     pub not_null: bool,
     pub default: Option<DefaultValue>,
+    /// `GENERATED ALWAYS AS (expression) STORED`: a stored calculated element
+    /// (`= expr stored`), in terms of the row's own columns ([`Expr::OwnColumn`]).
+    pub generated: Option<Vec<Expr>>,
 }
 
 /// The type of a column, dialect-neutral (rendered per dialect by [`crate::sql`]).
@@ -251,7 +254,11 @@ fn exists_sources<'a>(tokens: &'a [Expr], sources: &mut Vec<&'a str>) {
                     exists_sources(item, sources);
                 }
             }
-            Expr::Column { .. } | Expr::Literal(_) | Expr::Keyword(_) | Expr::Variable(_) => {}
+            Expr::Column { .. }
+            | Expr::OwnColumn(_)
+            | Expr::Literal(_)
+            | Expr::Keyword(_)
+            | Expr::Variable(_) => {}
         }
     }
 }
@@ -326,6 +333,8 @@ pub enum Expr {
         alias: String,
         name: String,
     },
+    /// A column of the same row, unqualified: the expression of a generated column.
+    OwnColumn(String),
     Literal(Literal),
     /// An operator or keyword (`=`, `AND`, `LIKE`, `IS`, `NULL`, `CASE`, `||`), upper case.
     Keyword(String),

@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Column, ColumnType, DefaultValue, Literal, SchemaError, Table, UniqueConstraint};
+use super::{
+    Column, ColumnType, DefaultValue, Expr, Literal, SchemaError, Table, UniqueConstraint,
+};
 use crate::csn::{Builtin, Csn, Resolved, Scalar, is_set};
 
 /// The compiler's default length for `String` without one (`cds.compile.to.sql`, all SQL
@@ -53,6 +55,8 @@ pub(super) fn table(csn: &Csn, name: &str) -> Result<Table, SchemaError> {
             columns.push(leaf.column);
         }
     }
+    // The compiler writes generated columns after all others.
+    columns.sort_by_key(|c| c.generated.is_some());
     let table_name = super::sql_name(name);
     let unique = unique_constraints(csn, name, &table_name, def, elements)?;
     Ok(Table {
@@ -98,15 +102,13 @@ pub(super) fn element_columns(
     if element.get("virtual") == Some(&Value::Bool(true)) {
         return Ok(Vec::new());
     }
+    let mut generated = None;
     if let Some(value) = element.get("value") {
-        if value.get("stored") == Some(&Value::Bool(true)) {
-            return Err(SchemaError::unsupported(
-                entity,
-                format!("stored calculated element '{path}'"),
-            ));
+        if value.get("stored") != Some(&Value::Bool(true)) {
+            // Calculated on read: replaced in queries, no column.
+            return Ok(Vec::new());
         }
-        // Calculated on read: replaced in queries, no column.
-        return Ok(Vec::new());
+        generated = Some(generation_expression(entity, path, value)?);
     }
     if depth > MAX_KEY_DEPTH {
         return Err(SchemaError::invalid(
@@ -127,6 +129,7 @@ pub(super) fn element_columns(
                 ty: ColumnType::LargeString,
                 not_null,
                 default: default_value(&owner, element.get("default"))?,
+                generated,
             },
             key,
         }]);
@@ -139,9 +142,14 @@ pub(super) fn element_columns(
                 ty: column_type(&owner, scalar)?,
                 not_null,
                 default: default_value(&owner, element.get("default"))?,
+                generated,
             },
             key,
         }]),
+        _ if generated.is_some() => Err(SchemaError::unsupported(
+            entity,
+            format!("stored calculated element '{path}' of a structured or association type"),
+        )),
         Resolved::Structured(elements) => {
             let mut leaves = Vec::new();
             for (sub, sub_element) in elements {
@@ -183,6 +191,7 @@ pub(super) fn element_columns(
                             ty: leaf.column.ty,
                             not_null,
                             default: None,
+                            generated: None,
                         },
                         key,
                     });
@@ -397,6 +406,71 @@ fn default_value(
         owner,
         format!("default {default}"),
     ))
+}
+
+/// The expression of a stored calculated element (`fullName = firstName || ' ' || lastName
+/// stored`) in terms of the row's own columns, as the compiler writes it after `GENERATED
+/// ALWAYS AS`: the top-level `xpr` unparenthesised, nested ones in parentheses.
+fn generation_expression(
+    entity: &str,
+    path: &str,
+    value: &Value,
+) -> Result<Vec<Expr>, SchemaError> {
+    let unsupported = |what: &Value| {
+        SchemaError::unsupported(
+            entity,
+            format!("{what} in the stored calculated element '{path}'"),
+        )
+    };
+    fn tokens(
+        xpr: &[Value],
+        unsupported: &dyn Fn(&Value) -> SchemaError,
+    ) -> Result<Vec<Expr>, SchemaError> {
+        xpr.iter().map(|t| token(t, unsupported)).collect()
+    }
+    fn token(t: &Value, unsupported: &dyn Fn(&Value) -> SchemaError) -> Result<Expr, SchemaError> {
+        if let Some(word) = t.as_str() {
+            return Ok(super::views::keyword(word));
+        }
+        if let Some(Value::Array(segments)) = t.get("ref") {
+            // A sibling element, possibly inside a structure: its flattened column name.
+            let names: Option<Vec<&str>> = segments.iter().map(Value::as_str).collect();
+            return match names {
+                Some(names) if !names.iter().any(|n| n.starts_with('$')) => {
+                    Ok(Expr::OwnColumn(names.join("_")))
+                }
+                _ => Err(unsupported(t)),
+            };
+        }
+        if t.get("val").is_some() {
+            return literal(t).map(Expr::Literal).ok_or_else(|| unsupported(t));
+        }
+        if let Some(Value::Array(xpr)) = t.get("xpr") {
+            return Ok(Expr::Group(tokens(xpr, unsupported)?));
+        }
+        if let Some(Value::String(name)) = t.get("func") {
+            let args = match t.get("args") {
+                Some(Value::Array(args)) => args
+                    .iter()
+                    .map(|a| match a.get("xpr") {
+                        Some(Value::Array(xpr)) => tokens(xpr, unsupported),
+                        _ => Ok(vec![token(a, unsupported)?]),
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+                Some(_) => return Err(unsupported(t)),
+            };
+            return Ok(Expr::Func {
+                name: name.clone(),
+                args,
+            });
+        }
+        Err(unsupported(t))
+    }
+    match value.get("xpr") {
+        Some(Value::Array(xpr)) => tokens(xpr, &unsupported),
+        _ => Ok(vec![token(value, &unsupported)?]),
+    }
 }
 
 /// A CSN literal (`{val: …}`) as a literal. Numbers too large or too precise for JSON come

@@ -197,9 +197,19 @@ fn view(csn: &Csn, name: &str, (source, alias): &(String, String)) -> Result<Vie
             .iter()
             .find(|c| scope.column_name(c).as_deref() == Some(element_name.as_str()));
         // A calculated element read through the view: the compiler writes its expression
-        // (`$calc`, in terms of the source's elements) in place of a column.
+        // (`$calc`, in terms of the source's elements) in place of a column, unless the
+        // source stores it (a generated column).
+        let source_name = match column.and_then(|c| c.get("ref")) {
+            Some(r) => scope.ref_path(r)?.first().copied(),
+            None => Some(element_name.as_str()),
+        };
+        let stored_in_source = source_name
+            .and_then(|n| scope.source_elements.get(n))
+            .and_then(|e| e.get("value"))
+            .is_some_and(|v| v.get("stored") == Some(&Value::Bool(true)));
         if let Some(calc) = element.get("$calc").and_then(Value::as_object)
             && column.is_none_or(|c| c.contains_key("ref"))
+            && !stored_in_source
         {
             columns.push(ViewColumn {
                 name: element_name.clone(),
@@ -499,7 +509,7 @@ impl<'a> Scope<'a> {
 }
 
 /// CSN operators and keywords; words are rendered upper case like the compiler does.
-fn keyword(word: &str) -> Expr {
+pub(super) fn keyword(word: &str) -> Expr {
     if word.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') {
         Expr::Keyword(word.to_ascii_uppercase())
     } else {

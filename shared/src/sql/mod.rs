@@ -88,13 +88,20 @@ impl Dialect {
         }
     }
 
-    /// `name TYPE [NOT NULL] [DEFAULT value]`, as in `CREATE TABLE` and `ADD COLUMN`.
+    /// `name TYPE [GENERATED ALWAYS AS (expr) STORED] [NOT NULL] [DEFAULT value]`, as in
+    /// `CREATE TABLE` and `ADD COLUMN`.
     pub fn column_definition(self, column: &Column) -> String {
         let mut sql = format!(
             "{} {}",
             self.ident(&column.name),
             self.column_type(column.ty)
         );
+        if let Some(expression) = &column.generated {
+            sql.push_str(&format!(
+                " GENERATED ALWAYS AS ({}) STORED",
+                self.expr(expression, None)
+            ));
+        }
         if column.not_null {
             sql.push_str(" NOT NULL");
         }
@@ -151,6 +158,7 @@ impl Dialect {
     fn token(self, token: &Expr, schema: Option<&str>) -> String {
         match token {
             Expr::Column { alias, name } => format!("{}.{}", self.ident(alias), self.ident(name)),
+            Expr::OwnColumn(name) => self.ident(name),
             Expr::Literal(literal) => render_literal(literal),
             Expr::Keyword(word) => word.clone(),
             Expr::Func { name, args } => format!(

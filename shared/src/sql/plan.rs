@@ -113,11 +113,13 @@ fn alter_postgres(a: &TableAlteration, schema: Option<&str>, out: &mut Vec<Strin
 
 fn alter_sqlite(a: &TableAlteration, schema: Option<&str>, out: &mut Vec<String>) {
     let d = Dialect::Sqlite;
-    // SQLite's ADD COLUMN takes neither key columns nor NOT NULL columns without a default.
+    // SQLite's ADD COLUMN takes neither key columns, NOT NULL columns without a default nor
+    // STORED generated columns.
     let in_place = a.changes.iter().all(|c| match c {
         Change::AddColumn { column } => {
             (!column.not_null || column.default.is_some())
                 && !a.after.primary_key.contains(&column.name)
+                && column.generated.is_none()
         }
         _ => false,
     });
@@ -134,12 +136,13 @@ fn alter_sqlite(a: &TableAlteration, schema: Option<&str>, out: &mut Vec<String>
         return;
     }
     // Rebuild. Columns of `after` that existed before are copied (NULLs replaced by the new
-    // default where the column becomes NOT NULL); new columns take their default.
+    // default where the column becomes NOT NULL); new columns take their default, generated
+    // ones are computed again.
     let temporary = format!("{}{REBUILD_SUFFIX}", a.after.name);
     let mut targets = Vec::new();
     let mut values = Vec::new();
     for column in &a.after.columns {
-        if a.before.column(&column.name).is_none() {
+        if a.before.column(&column.name).is_none() || column.generated.is_some() {
             continue;
         }
         let backfill = a.changes.iter().find_map(|c| match c {

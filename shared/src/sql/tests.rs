@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::csn::Csn;
 
-mod corpus;
+pub(crate) mod corpus;
 mod execute;
 
 /// Every model folder with a `csn.json` and the compiler's `schema.<dialect>.sql`.

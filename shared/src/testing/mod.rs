@@ -37,6 +37,23 @@ pub fn redis_url() -> String {
     std::env::var("MTX_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
 
+/// The folder of the compiled corpus models (`models/corpus`, see its README).
+pub fn corpus_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/corpus")
+}
+
+/// The corpus models, by folder name, sorted.
+pub fn corpus_models() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
+        .expect("models/corpus exists")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `url` with its database replaced by `database` (credentials and query parameters kept).
 pub fn url_with_database(url: &str, database: &str) -> String {
     let (head, query) = match url.split_once('?') {

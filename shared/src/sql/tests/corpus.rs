@@ -16,23 +16,11 @@ const VERSIONS: [&str; 2] = ["v1", "v2"];
 const DIALECTS: [Dialect; 2] = [Dialect::Postgres, Dialect::Sqlite];
 
 fn corpus_dir() -> PathBuf {
-    model_dir("corpus")
+    crate::testing::corpus_dir()
 }
 
 fn known_gaps_file() -> PathBuf {
     corpus_dir().join("known-gaps.txt")
-}
-
-/// The corpus models, by folder name.
-fn corpus_models() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
-        .expect("models/corpus exists")
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {
@@ -44,7 +32,7 @@ fn dialect_name(dialect: Dialect) -> &'static str {
 
 /// Every case as `corpus/<model>/<version>`, in order.
 pub(super) fn corpus_cases() -> Vec<String> {
-    corpus_models()
+    crate::testing::corpus_models()
         .iter()
         .flat_map(|model| VERSIONS.map(|version| format!("corpus/{model}/{version}")))
         .collect()
@@ -57,7 +45,7 @@ fn derive(case: &str) -> Result<PersistenceModel, String> {
 }
 
 /// A case's persistence model; `None` for the cases we cannot derive yet (known gaps).
-pub(super) fn derive_case(case: &str) -> Option<PersistenceModel> {
+pub(crate) fn derive_case(case: &str) -> Option<PersistenceModel> {
     derive(case).ok()
 }
 
@@ -136,7 +124,7 @@ fn write_known_gaps(gaps: &BTreeMap<String, String>) {
 
 #[test]
 fn corpus_ddl_matches_the_compiler_except_for_the_known_gaps() {
-    let models = corpus_models();
+    let models = crate::testing::corpus_models();
     assert!(models.len() >= 30, "the corpus has {} models", models.len());
     let mut gaps = BTreeMap::new();
     let mut cases = 0;
