@@ -228,7 +228,11 @@ macro_rules! shared_statements {
                  WHERE id = $1 RETURNING ",
                 $crate::control::dialect::tenant_columns!($text)
             ),
-            set_tenant_model: concat!("UPDATE ", $s, "tenants SET model = $2 WHERE id = $1"),
+            set_tenant_model: concat!(
+                "UPDATE ",
+                $s,
+                "tenants SET model = $2, modified_at = $3 WHERE id = $1"
+            ),
             delete_tenant: concat!("DELETE FROM ", $s, "tenants WHERE id = $1"),
             tenants_per_database: concat!(
                 "SELECT location->>'database' AS database, count(*) AS tenants FROM ",

@@ -330,6 +330,7 @@ impl Dialect for SqliteDialect {
                 sqlx::query(Self::SQL.set_tenant_model)
                     .bind(&tenant)
                     .bind(model.as_str())
+                    .bind(ts_text(now))
                     .execute(&mut *tx)
                     .await?;
             }
