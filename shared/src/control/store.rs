@@ -213,8 +213,7 @@ where
     async fn set_tenant_model(&self, id: &TenantId, model: &ModelHash) -> Result<(), ControlError> {
         let query = sqlx::query(D::SQL.set_tenant_model)
             .bind(id.as_str())
-            .bind(model.as_str())
-            .bind(D::at(codec::now()));
+            .bind(model.as_str());
         Self::change(self.dialect.bookkeeping(), query).await?;
         Ok(())
     }
