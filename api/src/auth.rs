@@ -1,7 +1,7 @@
 //! Authentication and authorization at the edge.
 //!
 //! [`guard`] runs before every route, with the [`Access`] the route declares: it authenticates
-//! the request (dummy, basic or JWT, per `MTX_AUTH`), checks the roles the route needs and puts
+//! the request (dummy, basic, mocked or JWT, per `MTX_AUTH`), checks the roles the route needs and puts
 //! the [`Caller`] into the request's extensions for the handlers, which then apply tenant
 //! isolation with [`ensure_access`], [`ensure_selection`] and [`Caller::may_see_all`].
 //!
@@ -54,7 +54,16 @@ pub struct Authenticator {
 enum Kind {
     Dummy,
     Basic(BTreeMap<String, BasicUser>),
+    /// CAP's mock users: like basic, but any other user name is admitted without roles.
+    Mocked(BTreeMap<String, BasicUser>),
     Jwt(Box<jwt::Verifier>),
+}
+
+/// Whether a user name the configuration does not list is admitted (CAP's `"*": true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnknownUsers {
+    Refuse,
+    AdmitWithoutRoles,
 }
 
 /// Why a request is not authenticated; only logged, never sent.
@@ -76,6 +85,7 @@ impl Authenticator {
         let kind = match config.mode {
             AuthMode::Dummy => Kind::Dummy,
             AuthMode::Basic => Kind::Basic(config.users.clone()),
+            AuthMode::Mocked => Kind::Mocked(config.users.clone()),
             AuthMode::Jwt => {
                 let jwt = config
                     .jwt
@@ -91,7 +101,7 @@ impl Authenticator {
     pub fn challenge(&self) -> &'static str {
         match self.kind {
             Kind::Jwt(_) => "Bearer",
-            Kind::Basic(_) | Kind::Dummy => "Basic realm=\"Users\"",
+            Kind::Basic(_) | Kind::Mocked(_) | Kind::Dummy => "Basic realm=\"Users\"",
         }
     }
 
@@ -105,7 +115,8 @@ impl Authenticator {
         };
         match &self.kind {
             Kind::Dummy => Ok(Caller::privileged("dummy")),
-            Kind::Basic(users) => basic(users, header()?),
+            Kind::Basic(users) => basic(users, UnknownUsers::Refuse, header()?),
+            Kind::Mocked(users) => basic(users, UnknownUsers::AdmitWithoutRoles, header()?),
             Kind::Jwt(verifier) => {
                 let token = scheme_value(header()?, "Bearer").ok_or(AuthError::Malformed)?;
                 verifier.verify(token).await
@@ -123,7 +134,11 @@ fn scheme_value<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn basic(users: &BTreeMap<String, BasicUser>, header: &str) -> Result<Caller, AuthError> {
+fn basic(
+    users: &BTreeMap<String, BasicUser>,
+    unknown: UnknownUsers,
+    header: &str,
+) -> Result<Caller, AuthError> {
     let encoded = scheme_value(header, "Basic").ok_or(AuthError::Malformed)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -131,9 +146,16 @@ fn basic(users: &BTreeMap<String, BasicUser>, header: &str) -> Result<Caller, Au
     let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
     let (name, password) = decoded.split_once(':').ok_or(AuthError::Malformed)?;
     let Some(user) = users.get(name) else {
+        if unknown == UnknownUsers::AdmitWithoutRoles && !name.is_empty() {
+            return Ok(Caller {
+                name: name.to_owned(),
+                roles: Default::default(),
+                tenant: None,
+            });
+        }
         // Compare anyway, so an unknown name takes as long as a wrong password.
         let _ = BasicUser {
-            password: mtx_shared::config::Secret::new("-"),
+            password: Some(mtx_shared::config::Secret::new("-")),
             roles: Vec::new(),
             tenant: None,
         }
@@ -232,7 +254,7 @@ mod tests {
         [(
             "alice".to_owned(),
             BasicUser {
-                password: mtx_shared::config::Secret::new("wonderland"),
+                password: Some(mtx_shared::config::Secret::new("wonderland")),
                 roles: vec![Role::Subscriber],
                 tenant: Some(TenantId::parse("t1").expect("valid")),
             },
@@ -247,30 +269,133 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_checked() {
-        let caller = basic(&users(), &format!("Basic {}", b64("alice:wonderland"))).expect("valid");
+        let caller = basic(
+            &users(),
+            UnknownUsers::Refuse,
+            &format!("Basic {}", b64("alice:wonderland")),
+        )
+        .expect("valid");
         assert_eq!(caller.name, "alice");
         assert!(caller.roles.contains(&Role::Subscriber));
         assert_eq!(caller.tenant.as_ref().map(TenantId::as_str), Some("t1"));
-        assert!(basic(&users(), &format!("basic {}", b64("alice:wonderland"))).is_ok());
+        assert!(
+            basic(
+                &users(),
+                UnknownUsers::Refuse,
+                &format!("basic {}", b64("alice:wonderland"))
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            basic(&users(), &format!("Basic {}", b64("alice:wrong"))),
+            basic(
+                &users(),
+                UnknownUsers::Refuse,
+                &format!("Basic {}", b64("alice:wrong"))
+            ),
             Err(AuthError::BadPassword)
         ));
         assert!(matches!(
-            basic(&users(), &format!("Basic {}", b64("bob:wonderland"))),
+            basic(
+                &users(),
+                UnknownUsers::Refuse,
+                &format!("Basic {}", b64("bob:wonderland"))
+            ),
             Err(AuthError::BadPassword)
         ));
         assert!(matches!(
-            basic(&users(), &format!("Basic {}", b64("alice"))),
+            basic(
+                &users(),
+                UnknownUsers::Refuse,
+                &format!("Basic {}", b64("alice"))
+            ),
             Err(AuthError::Malformed)
         ));
         assert!(matches!(
-            basic(&users(), "Basic !!!"),
+            basic(&users(), UnknownUsers::Refuse, "Basic !!!"),
             Err(AuthError::Malformed)
         ));
         assert!(matches!(
-            basic(&users(), "Bearer x"),
+            basic(&users(), UnknownUsers::Refuse, "Bearer x"),
             Err(AuthError::Malformed)
         ));
+    }
+
+    fn mocked() -> Authenticator {
+        let env = [("MTX_AUTH".to_owned(), "mocked".to_owned())]
+            .into_iter()
+            .collect();
+        let config = mtx_shared::config::Config::load(&env).expect("mocked loads");
+        Authenticator::from_config(&config.auth).expect("mocked authenticator")
+    }
+
+    async fn mocked_login(auth: &Authenticator, credentials: &str) -> Result<Caller, AuthError> {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", b64(credentials));
+        headers.insert("authorization", value.parse().expect("header value"));
+        auth.authenticate(&headers).await
+    }
+
+    #[tokio::test]
+    async fn mocked_users_have_caps_roles_and_tenants() {
+        let auth = mocked();
+        let expected: [(&str, &[Role], Option<&str>); 8] = [
+            // `admin` grants nothing in the sidecar, so alice and dave hold no role of ours.
+            ("alice", &[], Some("t1")),
+            ("bob", &[Role::ExtensionDeveloper], Some("t1")),
+            ("carol", &[Role::ExtensionDeveloper], Some("t1")),
+            ("dave", &[], Some("t1")),
+            ("erin", &[Role::ExtensionDeveloper], Some("t2")),
+            ("fred", &[], Some("t2")),
+            ("me", &[], Some("t1")),
+            ("yves", &[Role::InternalUser], None),
+        ];
+        for (name, roles, tenant) in expected {
+            let caller = mocked_login(&auth, &format!("{name}:"))
+                .await
+                .unwrap_or_else(|e| panic!("{name} refused: {e}"));
+            assert_eq!(caller.name, name);
+            assert_eq!(caller.roles, roles.iter().copied().collect(), "{name}");
+            assert_eq!(
+                caller.tenant.as_ref().map(TenantId::as_str),
+                tenant,
+                "{name}"
+            );
+        }
+        assert_eq!(auth.challenge(), "Basic realm=\"Users\"");
+    }
+
+    #[tokio::test]
+    async fn mocked_users_without_a_password_admit_any_and_unknown_names_get_no_roles() {
+        let auth = mocked();
+        assert!(mocked_login(&auth, "yves:").await.is_ok());
+        assert!(mocked_login(&auth, "yves:wrong").await.is_ok());
+        let someone = mocked_login(&auth, "someone:x")
+            .await
+            .expect("admitted under *");
+        assert!(someone.roles.is_empty());
+        assert_eq!(someone.tenant, None);
+        assert!(matches!(
+            mocked_login(&auth, ":x").await,
+            Err(AuthError::BadPassword)
+        ));
+        assert!(matches!(
+            auth.authenticate(&HeaderMap::new()).await,
+            Err(AuthError::Missing)
+        ));
+    }
+
+    #[test]
+    fn a_configured_password_of_a_mocked_user_is_checked() {
+        let users = users();
+        let alice = |given: &str| {
+            basic(
+                &users,
+                UnknownUsers::AdmitWithoutRoles,
+                &format!("Basic {}", b64(given)),
+            )
+        };
+        assert!(alice("alice:wonderland").is_ok());
+        assert!(matches!(alice("alice:"), Err(AuthError::BadPassword)));
+        assert!(matches!(alice("alice:wrong"), Err(AuthError::BadPassword)));
     }
 }

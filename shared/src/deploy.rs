@@ -134,8 +134,9 @@ pub enum Deployed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed {
     pub deployed: Deployed,
-    /// The version the tenant's storage is at now, when the control plane does not record it
-    /// yet. The runner records it together with the task's outcome
+    /// The version the tenant's storage is at now, to be recorded: when the control plane does
+    /// not record it yet, and after every upgrade (recording it moves the tenant's
+    /// `modifiedAt`). The runner records it together with the task's outcome
     /// ([`crate::control::FinishedTask::tenant_model`]), in the same write.
     pub tenant_model: Option<ModelHash>,
 }
@@ -272,11 +273,12 @@ impl Deployer {
         let target = self.target(task).await?;
         let tenant = record.ok_or_else(|| DeployError::NotSubscribed(task.tenant.clone()))?;
         // The control plane records each tenant's version: a tenant already at the target is
-        // done without touching its database.
+        // done without touching its database, but the upgrade is still recorded (the version
+        // written again moves the tenant's `modifiedAt`, as cds-mtxs's does).
         if tenant.model.as_ref() == Some(&target.hash) {
             return Ok(Executed {
                 deployed: Deployed::AlreadyCurrent,
-                tenant_model: None,
+                tenant_model: Some(target.hash.clone()),
             });
         }
         let options = task.args.upgrade_options();

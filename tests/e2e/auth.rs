@@ -1,7 +1,7 @@
 //! Authentication and authorization: JWT verification (forged, expired, wrong issuer or
 //! audience, unsigned tokens are all the same 401), role requirements per service (403), tenant
 //! isolation (another tenant's records and jobs are invisible, operations on them 403), the
-//! basic mode, body limits and the production refusal of the dummy mode.
+//! basic and mocked modes, body limits and the production refusal of the dummy mode.
 
 use std::time::Duration;
 
@@ -51,6 +51,27 @@ async fn call(
         .map(|b| ("authorization", b.as_str()))
         .collect();
     s.request(method, path, &headers, body).await
+}
+
+/// The `Authorization` header of HTTP Basic credentials.
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A request with the Basic credentials `user:password`.
+async fn as_basic_user(
+    s: &TestServer,
+    (user, password): (&str, &str),
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<Reply> {
+    let header = basic(user, password);
+    s.request(method, path, &[("authorization", header.as_str())], body)
+        .await
 }
 
 fn b64url(v: &Value) -> String {
@@ -605,12 +626,6 @@ async fn basic_mode_checks_passwords_and_roles() -> anyhow::Result<()> {
         &[("MTX_CONFIG", file.to_str().unwrap_or_default())],
     )
     .await?;
-    let basic = |user: &str, pw: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
-        )
-    };
     let as_user = |user: &str, pw: &str| vec![("authorization".to_owned(), basic(user, pw))];
     let req =
         |h: Vec<(String, String)>, method: Method, path: String, body: Option<&'static str>| {
@@ -708,6 +723,130 @@ async fn production_refuses_the_dummy_mode_unless_forced() -> anyhow::Result<()>
     );
     // Forced explicitly, it starts (the harness forces it for the other PostgreSQL tests).
     let s = TestServer::start(Mode::Postgres, &[("MTX_AUTH_ALLOW_DUMMY", "true")]).await?;
+    ensure!(s.get("/health").await?.status == StatusCode::OK);
+    s.stop().await
+}
+
+/// The 403 of a caller lacking every role a route requires, worded as cds-mtxs words it.
+fn lacks_roles(r: &Reply, user: &str, roles: &str) -> bool {
+    r.status == StatusCode::FORBIDDEN
+        && r.json()["error"]["message"]
+            == format!("User '{user}' is lacking required roles: [{roles}]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mocked_mode_admits_caps_mock_users_with_their_roles_and_tenants() -> anyhow::Result<()> {
+    let s = TestServer::start(Mode::Embedded, &[("MTX_AUTH", "mocked")]).await?;
+    const PROVISIONING_ROLES: &str = "cds.Subscriber,mtcallback,internal-user";
+    // The cds CLI's default user against a local sidecar: `yves` with an empty password.
+    let yves = ("yves", "");
+    let alice = ("alice", "");
+
+    ensure!(is_plain_401(&s.get(TENANT).await?, "Basic realm=\"Users\""));
+    let r = as_basic_user(&s, alice, Method::GET, TENANT, None).await?;
+    ensure!(
+        lacks_roles(&r, "alice", PROVISIONING_ROLES),
+        "{} {}",
+        r.status,
+        r.text
+    );
+    let r = as_basic_user(&s, ("someone", "x"), Method::GET, TENANT, None).await?;
+    ensure!(
+        lacks_roles(&r, "someone", PROVISIONING_ROLES),
+        "{} {}",
+        r.status,
+        r.text
+    );
+    let r = as_basic_user(&s, alice, Method::PUT, &format!("{TENANT}/t1"), Some("{}")).await?;
+    ensure!(
+        lacks_roles(&r, "alice", PROVISIONING_ROLES),
+        "{} {}",
+        r.status,
+        r.text
+    );
+    let r = as_basic_user(
+        &s,
+        alice,
+        Method::POST,
+        "/-/cds/deployment/subscribe",
+        Some(r#"{"tenant":"x"}"#),
+    )
+    .await?;
+    ensure!(
+        lacks_roles(&r, "alice", "cds.Subscriber,internal-user"),
+        "{} {}",
+        r.status,
+        r.text
+    );
+
+    for t in ["t1", "t2"] {
+        let r = as_basic_user(&s, yves, Method::PUT, &format!("{TENANT}/{t}"), Some("{}")).await?;
+        ensure!(
+            r.status == StatusCode::OK,
+            "subscribe {t}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    let r = as_basic_user(&s, ("yves", "any password"), Method::GET, TENANT, None).await?;
+    ensure!(
+        r.status == StatusCode::OK && r.json().as_array().map(Vec::len) == Some(2),
+        "{} {}",
+        r.status,
+        r.text
+    );
+
+    // alice is bound to t1: t2's job does not exist for her, her list holds t1's only.
+    let jobs = as_basic_user(&s, yves, Method::GET, "/-/cds/jobs/Jobs", None)
+        .await?
+        .json();
+    let t2_job = jobs
+        .as_array()
+        .and_then(|a| a.iter().find(|j| j["tasks"][0]["tenant"] == "t2"))
+        .and_then(|j| j["ID"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(!t2_job.is_empty(), "{jobs}");
+    let r = as_basic_user(
+        &s,
+        alice,
+        Method::GET,
+        &format!("/-/cds/jobs/pollJob(ID='{t2_job}')"),
+        None,
+    )
+    .await?;
+    ensure!(r.status == StatusCode::NOT_FOUND, "{} {}", r.status, r.text);
+    let own_jobs = as_basic_user(&s, alice, Method::GET, "/-/cds/jobs/Jobs", None)
+        .await?
+        .json();
+    let own = own_jobs.as_array().cloned().unwrap_or_default();
+    ensure!(
+        own.len() == 1
+            && own.iter().all(|j| j["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["tenant"] == "t1"))),
+        "{own_jobs}"
+    );
+    s.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_refuses_the_mocked_mode_unless_forced() -> anyhow::Result<()> {
+    let refused = TestServer::start(
+        Mode::Postgres,
+        &[("MTX_AUTH", "mocked"), ("MTX_AUTH_ALLOW_DUMMY", "false")],
+    )
+    .await;
+    let err = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    ensure!(
+        err.contains("MTX_AUTH") && err.contains("mocked"),
+        "started anyway or wrong error: {err}"
+    );
+    let s = TestServer::start(
+        Mode::Postgres,
+        &[("MTX_AUTH", "mocked"), ("MTX_AUTH_ALLOW_DUMMY", "true")],
+    )
+    .await?;
     ensure!(s.get("/health").await?.status == StatusCode::OK);
     s.stop().await
 }

@@ -1,4 +1,5 @@
-//! Upgrades: the tenant list is honoured exactly, sync and async answers, model evolution.
+//! Upgrades: the tenant list is honoured exactly, sync and async answers, model evolution, and
+//! an upgrade of a current tenant still recorded.
 
 use anyhow::ensure;
 use mtx_tests::{Mode, ModelFile, TestServer};
@@ -20,6 +21,20 @@ fn tenants_of(job: &Value) -> Vec<String> {
         .unwrap_or_default();
     t.sort();
     t
+}
+
+/// The tenant's `modifiedAt` as the provisioning API shows it.
+async fn modified_at(
+    s: &TestServer,
+    tenant: &str,
+) -> anyhow::Result<chrono::DateTime<chrono::FixedOffset>> {
+    let record = s
+        .get(&format!("/-/cds/saas-provisioning/tenant/{tenant}"))
+        .await?
+        .json();
+    let at = record["modifiedAt"].as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|e| anyhow::anyhow!("modifiedAt {at:?} of {record}: {e}"))
 }
 
 both_modes!(upgrade_honours_the_tenant_list_exactly, tenant_list);
@@ -197,5 +212,56 @@ async fn failed_task(mode: Mode) -> anyhow::Result<()> {
     );
     // The server keeps serving.
     ensure!(s.get("/-/cds/saas-provisioning/tenant/ok1").await?.status == StatusCode::OK);
+    s.stop().await
+}
+
+both_modes!(
+    upgrade_of_a_current_tenant_is_recorded_without_touching_its_schema,
+    current_tenant
+);
+async fn current_tenant(mode: Mode) -> anyhow::Result<()> {
+    let s = TestServer::start(mode, &[]).await?;
+    s.subscribe("cur").await?;
+    let mut last = modified_at(&s, "cur").await?;
+    let objects = s.tenant_objects("cur").await?;
+    for round in ["first", "second"] {
+        // Timestamps are kept to the millisecond: let one pass, so a move is visible.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        s.tenant_sql(
+            "cur",
+            &format!("INSERT INTO my_bookshop_Books (ID, title) VALUES ('{round}', 'Kept')"),
+        )
+        .await?;
+        let r = s
+            .request(Method::POST, UPGRADE, &[], Some(r#"{"tenants":["cur"]}"#))
+            .await?;
+        ensure!(
+            r.status == StatusCode::NO_CONTENT,
+            "{round}: {} {}",
+            r.status,
+            r.text
+        );
+        let polled = s
+            .wait_job(&r.header("x-job-id").unwrap_or_default())
+            .await?;
+        ensure!(polled["status"] == "FINISHED", "{round}: {polled}");
+        let now = modified_at(&s, "cur").await?;
+        ensure!(
+            now > last,
+            "{round} upgrade: modifiedAt {now} did not move from {last}"
+        );
+        last = now;
+        ensure!(
+            s.tenant_objects("cur").await? == objects,
+            "{round} upgrade changed the schema"
+        );
+    }
+    let rows = s
+        .tenant_sql("cur", "SELECT ID FROM my_bookshop_Books ORDER BY ID")
+        .await?;
+    ensure!(
+        rows == vec![vec![json!("first")], vec![json!("second")]],
+        "rows lost: {rows:?}"
+    );
     s.stop().await
 }

@@ -564,7 +564,8 @@ pub static KEYS: &[Key] = &[
     .show(|c| json!(c.body_limit)),
     Key::env(
         "MTX_AUTH",
-        "`dummy` (development), `basic` (users from the config file), `jwt` (production)",
+        "`dummy` (development), `basic` (users from the config file), `jwt` (production), \
+         `mocked` (CAP's mock users `alice`…`yves` plus the config file's)",
     )
     .file("auth.kind")
     .aliases(&["auth"])
@@ -584,7 +585,7 @@ pub static KEYS: &[Key] = &[
     .show(|c| json!(c.auth.mode)),
     Key::env(
         "MTX_AUTH_ALLOW_DUMMY",
-        "with PostgreSQL storage, `dummy` is refused unless this is `true`",
+        "with PostgreSQL storage, `dummy` and `mocked` are refused unless this is `true`",
     )
     .file("auth.allowDummyInProduction")
     .default("false")
@@ -595,12 +596,14 @@ pub static KEYS: &[Key] = &[
     .show(|c| json!(c.auth.allow_dummy_in_production)),
     Key::file_only(
         "auth.users",
-        "basic: `{\"<name>\":{\"password\",\"roles\",\"tenant\"}}`; `tenant` only for a \
-         subscriber's user",
+        "basic and mocked: `{\"<name>\":{\"password\",\"roles\",\"tenant\"}}`; `tenant` only \
+         for a subscriber's user; mocked: merged over CAP's mock users, a password optional",
     )
     .secret()
     .set(|b, i| {
-        b.auth.users = security::users(&i.json()?)?;
+        let users = i.json()?;
+        b.auth.users = security::users(&users)?;
+        b.auth.users_file = Some(users);
         Ok(())
     })
     .show(|c| json!(c.auth.users)),

@@ -24,6 +24,9 @@ pub enum AuthMode {
     Basic,
     /// Production: signed bearer tokens (RS256/ES256) from the identity service.
     Jwt,
+    /// Development and tests: CAP's mock users (`alice`, `bob`, … `yves`, and any other name
+    /// without roles), merged with the users of the config file.
+    Mocked,
 }
 
 /// How callers are authenticated.
@@ -31,11 +34,12 @@ pub enum AuthMode {
 #[serde(rename_all = "camelCase")]
 pub struct AuthConfig {
     pub mode: AuthMode,
-    /// The users of the basic mode, by name.
+    /// The users of the basic and mocked modes, by name (for mocked: CAP's defaults merged
+    /// with the config file's).
     pub users: BTreeMap<String, BasicUser>,
     /// Token verification of the jwt mode.
     pub jwt: Option<JwtConfig>,
-    /// The dummy mode was explicitly allowed on PostgreSQL storage.
+    /// The dummy and mocked modes were explicitly allowed on PostgreSQL storage.
     pub allow_dummy_in_production: bool,
 }
 
@@ -50,10 +54,11 @@ impl Default for AuthConfig {
     }
 }
 
-/// A user of the basic mode.
+/// A user of the basic or mocked mode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BasicUser {
-    pub password: Secret,
+    /// Always set in the basic mode; a mocked user without one admits any password.
+    pub password: Option<Secret>,
     pub roles: Vec<Role>,
     /// The tenant the user belongs to; `None` for provider users.
     pub tenant: Option<TenantId>,
@@ -61,10 +66,14 @@ pub struct BasicUser {
 
 impl BasicUser {
     /// Compares `given` with the configured password in time independent of where they differ
-    /// (both are hashed first, so neither length nor content leaks through timing).
+    /// (both are hashed first, so neither length nor content leaks through timing). A user
+    /// without a password admits any, as CAP's mock users do.
     pub fn password_matches(&self, given: &str) -> bool {
         use sha2::{Digest, Sha256};
-        let a = Sha256::digest(self.password.expose().as_bytes());
+        let Some(password) = &self.password else {
+            return true;
+        };
+        let a = Sha256::digest(password.expose().as_bytes());
         let b = Sha256::digest(given.as_bytes());
         a.iter()
             .zip(b.iter())
@@ -160,6 +169,8 @@ impl Default for CallbacksConfig {
 pub(super) struct AuthSettings {
     pub mode: Option<AuthMode>,
     pub users: BTreeMap<String, BasicUser>,
+    /// `auth.users` as written, for the mocked mode to merge over CAP's defaults field by field.
+    pub users_file: Option<Value>,
     pub jwks_url: Option<String>,
     pub jwks: Option<Value>,
     pub keys: Vec<String>,
@@ -178,6 +189,7 @@ impl AuthSettings {
         Self {
             mode: None,
             users: BTreeMap::new(),
+            users_file: None,
             jwks_url: None,
             jwks: None,
             keys: Vec::new(),
@@ -204,9 +216,10 @@ pub(super) fn auth_mode(v: &str, key: &str) -> Result<AuthMode, ConfigError> {
         "dummy" => Ok(AuthMode::Dummy),
         "basic" => Ok(AuthMode::Basic),
         "jwt" => Ok(AuthMode::Jwt),
+        "mocked" => Ok(AuthMode::Mocked),
         other => Err(bad(
             key,
-            format!("unknown auth mode '{other}' (supported: dummy, basic, jwt)"),
+            format!("unknown auth mode '{other}' (supported: dummy, basic, jwt, mocked)"),
         )),
     }
 }
@@ -224,18 +237,44 @@ impl AuthSettings {
     }
 
     /// Validates the settings of the chosen mode. `production` is true on PostgreSQL storage,
-    /// where the dummy mode is refused unless explicitly allowed.
-    pub(super) fn finish(self, production: bool) -> Result<AuthConfig, ConfigError> {
+    /// where the dummy and mocked modes are refused unless explicitly allowed.
+    pub(super) fn finish(mut self, production: bool) -> Result<AuthConfig, ConfigError> {
         let mode = self.mode.unwrap_or(AuthMode::Dummy);
-        if mode == AuthMode::Dummy && production && !self.allow_dummy_in_production {
-            return Err(bad(
-                "MTX_AUTH",
-                "the dummy mode lets every request through and is refused with PostgreSQL \
-                 storage; set MTX_AUTH=jwt (or basic), or force it with MTX_AUTH_ALLOW_DUMMY=true",
-            ));
+        if production && !self.allow_dummy_in_production {
+            let lax = match mode {
+                AuthMode::Dummy => Some("the dummy mode lets every request through"),
+                AuthMode::Mocked => Some(
+                    "the mocked mode admits well-known users and any user name without a password",
+                ),
+                AuthMode::Basic | AuthMode::Jwt => None,
+            };
+            if let Some(lax) = lax {
+                return Err(bad(
+                    "MTX_AUTH",
+                    format!(
+                        "{lax} and is refused with PostgreSQL storage; set MTX_AUTH=jwt (or \
+                         basic), or force it with MTX_AUTH_ALLOW_DUMMY=true"
+                    ),
+                ));
+            }
         }
-        if mode == AuthMode::Basic && self.users.is_empty() {
-            return Err(bad("auth.users", "the basic mode needs at least one user"));
+        if mode == AuthMode::Basic {
+            if self.users.is_empty() {
+                return Err(bad("auth.users", "the basic mode needs at least one user"));
+            }
+            if let Some(name) = self
+                .users
+                .iter()
+                .find_map(|(n, u)| u.password.is_none().then_some(n))
+            {
+                return Err(bad(
+                    &format!("auth.users.{name}.password"),
+                    "a non-empty password is required",
+                ));
+            }
+        }
+        if mode == AuthMode::Mocked {
+            self.users = mocked_users(self.users_file.as_ref())?;
         }
         let jwt = if mode == AuthMode::Jwt {
             let issuer = self
@@ -290,7 +329,61 @@ impl AuthSettings {
     }
 }
 
+/// `auth.users` of the config file; a role the sidecar does not know is refused.
 pub(super) fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
+    parse_users(v, UnknownRoles::Refuse)
+}
+
+/// What a role unknown to the sidecar does to a user's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnknownRoles {
+    /// Refused, naming the key: a typo in the config file.
+    Refuse,
+    /// Dropped: CAP's own mock users carry roles (`admin`) that grant nothing here.
+    Ignore,
+}
+
+/// CAP's mock users (`@sap/cds` 10, `cds.requires.auth` of kind `mocked`), minus their feature
+/// toggles. `*` stands for any other user name, admitted without roles or tenant.
+fn cap_mock_users() -> Value {
+    serde_json::json!({
+        "alice": { "tenant": "t1", "roles": ["admin"] },
+        "bob":   { "tenant": "t1", "roles": ["cds.ExtensionDeveloper"] },
+        "carol": { "tenant": "t1", "roles": ["admin", "cds.ExtensionDeveloper"] },
+        "dave":  { "tenant": "t1", "roles": ["admin"] },
+        "erin":  { "tenant": "t2", "roles": ["admin", "cds.ExtensionDeveloper"] },
+        "fred":  { "tenant": "t2" },
+        "me":    { "tenant": "t1" },
+        "yves":  { "roles": ["internal-user"] },
+    })
+}
+
+/// The users of the mocked mode: CAP's defaults with the config file's merged over them as
+/// `cds.env` merges them, field by field (`{"alice":{"password":"x"}}` keeps alice's tenant
+/// and roles). A user given as a string is a password, as in CAP.
+fn mocked_users(file: Option<&Value>) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
+    let mut merged = cap_mock_users();
+    if let (Some(Value::Object(given)), Value::Object(defaults)) = (file, &mut merged) {
+        for (name, user) in given {
+            let user = match user {
+                Value::String(password) => serde_json::json!({ "password": password }),
+                other => other.clone(),
+            };
+            match (defaults.get_mut(name), user) {
+                (Some(Value::Object(default)), Value::Object(fields)) => default.extend(fields),
+                (_, user) => {
+                    defaults.insert(name.clone(), user);
+                }
+            }
+        }
+    }
+    parse_users(&merged, UnknownRoles::Ignore)
+}
+
+fn parse_users(
+    v: &Value,
+    unknown_roles: UnknownRoles,
+) -> Result<BTreeMap<String, BasicUser>, ConfigError> {
     let Some(map) = v.as_object() else {
         return Err(bad(
             "auth.users",
@@ -306,24 +399,23 @@ pub(super) fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigErro
                     "a user name must be non-empty and contain no ':'",
                 ));
             }
+            // An empty password is no password, as in CAP: checked per mode in `finish`.
             let password = u
                 .get("password")
                 .map(|p| string(p, &format!("{key}.password")))
                 .transpose()?
                 .filter(|p| !p.is_empty())
-                .ok_or_else(|| {
-                    bad(
-                        &format!("{key}.password"),
-                        "a non-empty password is required",
-                    )
-                })?;
+                .map(Secret::new);
             let roles = match u.get("roles") {
                 None => Vec::new(),
                 Some(r) => string_list(r, &format!("{key}.roles"))?
                     .iter()
-                    .map(|r| {
-                        r.parse()
-                            .map_err(|e: String| bad(&format!("{key}.roles"), e))
+                    .filter_map(|r| match (r.parse::<Role>(), unknown_roles) {
+                        (Ok(role), _) => Some(Ok(role)),
+                        (Err(_), UnknownRoles::Ignore) => None,
+                        (Err(e), UnknownRoles::Refuse) => {
+                            Some(Err(bad(&format!("{key}.roles"), e)))
+                        }
                     })
                     .collect::<Result<_, _>>()?,
             };
@@ -337,7 +429,7 @@ pub(super) fn users(v: &Value) -> Result<BTreeMap<String, BasicUser>, ConfigErro
             Ok((
                 name.clone(),
                 BasicUser {
-                    password: Secret::new(password),
+                    password,
                     roles,
                     tenant,
                 },
@@ -403,7 +495,7 @@ mod tests {
     #[test]
     fn passwords_compare_exactly() {
         let u = BasicUser {
-            password: Secret::new("s3cret"),
+            password: Some(Secret::new("s3cret")),
             roles: vec![],
             tenant: None,
         };
@@ -503,5 +595,59 @@ mod tests {
         missing["clientsecret"] = Value::Null;
         let err = saas_registry(&missing, "MTX_SAAS_CREDENTIALS").expect_err("refused");
         assert_eq!(err.key, "MTX_SAAS_CREDENTIALS.clientsecret");
+    }
+
+    #[test]
+    fn mocked_users_are_caps_with_the_config_files_merged_over_them() {
+        let mut s = AuthSettings::default();
+        s.apply_file(&serde_json::json!({"kind":"mocked","users":{
+            "alice":{"password":"wonderland"},
+            "yves":"secret",
+            "sam":{"roles":["cds.Subscriber"],"tenant":"t3"}
+        }}))
+        .expect("valid");
+        let auth = s.finish(false).expect("mocked is fine without PostgreSQL");
+        let alice = &auth.users["alice"];
+        assert!(alice.password_matches("wonderland") && !alice.password_matches(""));
+        assert_eq!(alice.tenant.as_ref().map(TenantId::as_str), Some("t1"));
+        assert!(alice.roles.is_empty(), "admin grants nothing here");
+        assert_eq!(auth.users["yves"].roles, vec![Role::InternalUser]);
+        assert!(!auth.users["yves"].password_matches(""));
+        assert_eq!(auth.users["sam"].roles, vec![Role::Subscriber]);
+        assert!(auth.users["bob"].password_matches("anything"));
+        assert_eq!(auth.users.len(), 9);
+    }
+
+    #[test]
+    fn mocked_auth_is_refused_in_production_unless_forced() {
+        let mocked = || AuthSettings {
+            mode: Some(AuthMode::Mocked),
+            ..AuthSettings::default()
+        };
+        assert_eq!(
+            mocked().finish(true).map_err(|e| e.key).err().as_deref(),
+            Some("MTX_AUTH")
+        );
+        let forced = AuthSettings {
+            allow_dummy_in_production: true,
+            ..mocked()
+        };
+        assert_eq!(
+            forced.finish(true).map(|a| a.mode).ok(),
+            Some(AuthMode::Mocked)
+        );
+    }
+
+    #[test]
+    fn basic_users_need_a_password() {
+        let mut s = AuthSettings::default();
+        s.apply_file(
+            &serde_json::json!({"kind":"basic","users":{"a":{"roles":["cds.Subscriber"]}}}),
+        )
+        .expect("parses");
+        assert_eq!(
+            s.finish(false).map_err(|e| e.key).err().as_deref(),
+            Some("auth.users.a.password")
+        );
     }
 }

@@ -110,6 +110,9 @@ pub struct Statements {
     pub lock_tenant_metadata: &'static str,
     pub update_tenant_metadata: &'static str,
     pub set_tenant_model: &'static str,
+    /// The version a finished task leaves its tenant at; moves `modified_at`, as cds-mtxs
+    /// records every upgrade (`set_tenant_model`, an operator's adoption, does not).
+    pub record_tenant_model: &'static str,
     pub delete_tenant: &'static str,
     pub tenants_per_database: &'static str,
     pub count_unfinished_jobs: &'static str,
@@ -229,6 +232,11 @@ macro_rules! shared_statements {
                 $crate::control::dialect::tenant_columns!($text)
             ),
             set_tenant_model: concat!("UPDATE ", $s, "tenants SET model = $2 WHERE id = $1"),
+            record_tenant_model: concat!(
+                "UPDATE ",
+                $s,
+                "tenants SET model = $2, modified_at = $3 WHERE id = $1"
+            ),
             delete_tenant: concat!("DELETE FROM ", $s, "tenants WHERE id = $1"),
             tenants_per_database: concat!(
                 "SELECT location->>'database' AS database, count(*) AS tenants FROM ",

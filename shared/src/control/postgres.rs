@@ -284,7 +284,7 @@ impl Dialect for PostgresDialect {
              WHERE t.id = o.id AND t.attempt = o.attempt AND t.status IN ",
             unfinished_sql!(),
             " RETURNING t.id, t.job_id, t.tenant, o.model), \
-             tenant AS (UPDATE mtx.tenants SET model = done.model FROM done \
+             tenant AS (UPDATE mtx.tenants SET model = done.model, modified_at = $6 FROM done \
              WHERE mtx.tenants.id = done.tenant AND done.model IS NOT NULL) \
              SELECT id, job_id FROM done"
         ))

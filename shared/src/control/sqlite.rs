@@ -327,9 +327,10 @@ impl Dialect for SqliteDialect {
                 continue;
             };
             if let Some(model) = &f.tenant_model {
-                sqlx::query(Self::SQL.set_tenant_model)
+                sqlx::query(Self::SQL.record_tenant_model)
                     .bind(&tenant)
                     .bind(model.as_str())
+                    .bind(ts_text(now))
                     .execute(&mut *tx)
                     .await?;
             }
