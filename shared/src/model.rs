@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::csn::Csn;
+use crate::i18n::I18nBundles;
 use crate::schema::PersistenceModel;
 use crate::vocab::ModelHash;
 
@@ -74,13 +75,47 @@ impl ModelVersion {
     }
 }
 
-/// Finds the CSN file a model path stands for.
+/// What `cds build` writes beside a model's CSN that is not part of its version: the texts
+/// and the resources archive the model provider serves. Read with the model and re-read with it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelPackage {
+    /// `_i18n/i18n.json` beside the CSN file (empty when there is none).
+    pub texts: Arc<I18nBundles>,
+    /// `resources.tgz` of the build output, when there is one.
+    pub resources: Option<PathBuf>,
+}
+
+impl ModelPackage {
+    /// The package around the CSN file `csn_file` (as [`resolve_model_file`] found it).
+    pub fn load(csn_file: &Path) -> Result<Self, ModelError> {
+        let csn_dir = csn_file.parent().unwrap_or(Path::new("."));
+        let texts = I18nBundles::load(&csn_dir.join("_i18n").join("i18n.json"))?;
+        // `srv/csn.json` sits one level below the build output's root (`_main/`).
+        let root = if csn_dir.file_name().is_some_and(|name| name == "srv") {
+            csn_dir.parent().unwrap_or(csn_dir)
+        } else {
+            csn_dir
+        };
+        let resources = Some(root.join("resources.tgz")).filter(|file| file.is_file());
+        Ok(Self {
+            texts: Arc::new(texts),
+            resources,
+        })
+    }
+}
+
+/// Finds the CSN file a model path stands for: the file itself, else in the folder
+/// `_main/srv/csn.json` (a sidecar's `cds build` output), `srv/csn.json` or `csn.json`.
 pub fn resolve_model_file(path: &Path) -> Result<PathBuf, ModelError> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
     if path.is_dir() {
-        for candidate in [path.join("srv").join("csn.json"), path.join("csn.json")] {
+        for candidate in [
+            path.join("_main").join("srv").join("csn.json"),
+            path.join("srv").join("csn.json"),
+            path.join("csn.json"),
+        ] {
             if candidate.is_file() {
                 return Ok(candidate);
             }
