@@ -62,8 +62,8 @@ struct ModelRequest {
 
 impl JsonRequest for ModelRequest {}
 
-/// A toggle, service or flavor name: ASCII word characters, `-` and `.`, never `..` (they name files in
-/// cds-mtxs, so nothing may climb out of a folder).
+/// A toggle, service or flavor name: ASCII word characters, `-` and `.`, never `..` (they name
+/// files in cds-mtxs, so nothing may climb out of a folder).
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.contains("..")
@@ -139,6 +139,12 @@ fn with_etag(headers: &HeaderMap, content_type: &'static str, content: String) -
 
 const JSON: &str = "application/json; charset=utf-8";
 const XML: &str = "application/xml; charset=utf-8";
+
+/// `value` as JSON with the content type cds-mtxs answers (naming the charset).
+fn json_answer(value: &impl serde::Serialize) -> Result<Response, ApiError> {
+    let text = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(([(header::CONTENT_TYPE, JSON)], text).into_response())
+}
 
 /// The tenant's CSN with `meta.extended` (`false`: no tenant has extensions yet).
 fn csn_answer(csn_json: &str) -> Result<String, ApiError> {
@@ -250,7 +256,7 @@ async fn get_i18n(
 ) -> Result<Response, ApiError> {
     toggles(fields.toggles.as_ref())?;
     let (_, package) = state.system.versions().current_package().await?;
-    Ok(axum::Json(package.texts.texts(fields.locale.as_deref())).into_response())
+    json_answer(&package.texts.texts(fields.locale.as_deref()))
 }
 
 async fn get_resources(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -272,8 +278,8 @@ async fn get_resources(State(state): State<AppState>) -> Result<Response, ApiErr
 }
 
 /// No tenant has extensions yet.
-async fn is_extended(Body { .. }: Body<ModelRequest>) -> Response {
-    axum::Json(false).into_response()
+async fn is_extended(Body { .. }: Body<ModelRequest>) -> Result<Response, ApiError> {
+    json_answer(&false)
 }
 
 async fn get_extensions(Body { .. }: Body<ModelRequest>) -> ApiError {
