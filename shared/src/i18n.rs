@@ -5,9 +5,21 @@
 //! (`de` for `de_CH`), then the default language (`en`), then the fallback bundle (`""`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::model::ModelError;
+/// Why a text bundle could not be read; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum I18nError {
+    #[error("texts {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "texts {origin}: not an i18n bundle ({{\"<locale>\": {{\"key\": \"text\"}}}}): {message}"
+    )]
+    Invalid { origin: String, message: String },
+}
 
 /// The language whose texts stand in for a locale without its own (`cds.env.i18n.default_language`).
 const DEFAULT_LANGUAGE: &str = "en";
@@ -22,20 +34,20 @@ pub struct I18nBundles {
 
 impl I18nBundles {
     /// Parses an `i18n.json`; `origin` names the file in errors.
-    pub fn from_json(origin: &str, text: &str) -> Result<Self, ModelError> {
-        let by_locale = serde_json::from_str(text).map_err(|e| ModelError::Invalid {
-            path: origin.to_owned(),
-            message: format!("not an i18n bundle ({{\"<locale>\": {{\"key\": \"text\"}}}}): {e}"),
+    pub fn from_json(origin: &str, text: &str) -> Result<Self, I18nError> {
+        let by_locale = serde_json::from_str(text).map_err(|e| I18nError::Invalid {
+            origin: origin.to_owned(),
+            message: e.to_string(),
         })?;
         Ok(Self { by_locale })
     }
 
     /// Reads `file`; a missing file is a model without texts.
-    pub fn load(file: &Path) -> Result<Self, ModelError> {
+    pub fn load(file: &Path) -> Result<Self, I18nError> {
         match std::fs::read_to_string(file) {
             Ok(text) => Self::from_json(&file.display().to_string(), &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ModelError::Read {
+            Err(source) => Err(I18nError::Read {
                 path: file.to_path_buf(),
                 source,
             }),

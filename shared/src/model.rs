@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::csn::Csn;
-use crate::i18n::I18nBundles;
+use crate::i18n::{I18nBundles, I18nError};
 use crate::schema::PersistenceModel;
 use crate::vocab::ModelHash;
 
@@ -28,6 +28,8 @@ pub enum ModelError {
     NotFound(PathBuf),
     #[error("model {path}: not valid CSN: {message}")]
     Invalid { path: String, message: String },
+    #[error(transparent)]
+    Texts(#[from] I18nError),
 }
 
 /// One version of the application's model: its CSN, its persistence model and its hash.
@@ -122,4 +124,31 @@ pub fn resolve_model_file(path: &Path) -> Result<PathBuf, ModelError> {
         }
     }
     Err(ModelError::NotFound(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar_fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sidecar/bookshop")
+    }
+
+    #[test]
+    fn a_sidecar_build_output_is_found_under_main() -> Result<(), ModelError> {
+        let file = resolve_model_file(&sidecar_fixture())?;
+        assert!(file.ends_with("_main/srv/csn.json"), "{}", file.display());
+        let package = ModelPackage::load(&file)?;
+        assert_eq!(package.texts.texts(Some("de"))["CreatedBy"], "Angelegt von");
+        assert_eq!(package.resources, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_model_without_a_bundle_has_no_texts() -> Result<(), ModelError> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bookshop/v1");
+        let package = ModelPackage::load(&resolve_model_file(&dir)?)?;
+        assert!(package.texts.texts(None).is_empty());
+        Ok(())
+    }
 }
