@@ -3,8 +3,7 @@
 //! content-hash ETags), its texts, and the answers cds-mtxs gives while no tenant is extended.
 
 use anyhow::ensure;
-use base64::Engine as _;
-use mtx_tests::{Mode, Reply, TestServer, model_dir};
+use mtx_tests::{ConfigFile, Mode, Reply, TestServer, basic_auth, model_dir};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -99,33 +98,36 @@ async fn get_edmx_equals_the_compilers_and_names_bad_services() -> anyhow::Resul
     let r = call(&s, "getEdmx", &json!({"tenant": "t1"})).await?;
     ensure!(r.text.trim_end() == expected.trim_end(), "{}", r.text);
 
-    let r = call(
-        &s,
-        "getEdmx",
-        &json!({"tenant": "t1", "service": "NoSuchService"}),
-    )
-    .await?;
-    ensure_error(
-        &r,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "No service definition matching NoSuchService found in given model(s).",
-    )?;
-    ensure!(r.header("content-type").as_deref() == Some(XML));
-
-    let r = call(&s, "getEdmx", &json!({"tenant": "t1", "service": "all"})).await?;
-    ensure_error(
-        &r,
-        StatusCode::NOT_IMPLEMENTED,
-        "Edmx request for 'all' services not supported",
-    )?;
-    ensure!(r.header("content-type").as_deref() == Some(XML));
-
-    let r = call(&s, "getEdmx", &json!({"tenant": "t1", "service": "../x"})).await?;
-    ensure_error(
-        &r,
-        StatusCode::BAD_REQUEST,
-        "Unsupported input service param ../x",
-    )?;
+    // Names that could reach a file are refused before the operation, as JSON; the
+    // operation's own errors carry its XML content type.
+    for (service, status, message, content_type) in [
+        (
+            "NoSuchService",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "No service definition matching NoSuchService found in given model(s).",
+            XML,
+        ),
+        (
+            "all",
+            StatusCode::NOT_IMPLEMENTED,
+            "Edmx request for 'all' services not supported",
+            XML,
+        ),
+        (
+            "../x",
+            StatusCode::BAD_REQUEST,
+            "Unsupported input service param ../x",
+            "application/json",
+        ),
+    ] {
+        let r = call(&s, "getEdmx", &json!({"tenant": "t1", "service": service})).await?;
+        ensure_error(&r, status, message)?;
+        ensure!(
+            r.header("content-type").as_deref() == Some(content_type),
+            "{service}: {:?}",
+            r.header("content-type")
+        );
+    }
     s.stop().await
 }
 
@@ -221,30 +223,13 @@ async fn no_tenant_is_extended_yet() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_apps_technical_user_may_call() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-mp-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("mtx.json");
-    std::fs::write(
-        &file,
-        json!({"auth": {"kind": "basic", "users": {
-            "alice": {"password": "pw-alice", "roles": ["cds.Subscriber"], "tenant": "t1"},
-            "yves": {"password": "pw-yves", "roles": ["internal-user"]}
-        }}})
-        .to_string(),
-    )?;
-    let s = TestServer::start(
-        Mode::Embedded,
-        &[("MTX_CONFIG", file.to_str().unwrap_or_default())],
-    )
-    .await?;
-    let basic = |user: &str, pw: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
-        )
-    };
+    let config = ConfigFile::write(&json!({"auth": {"kind": "basic", "users": {
+        "alice": {"password": "pw-alice", "roles": ["cds.Subscriber"], "tenant": "t1"},
+        "yves": {"password": "pw-yves", "roles": ["internal-user"]}
+    }}}))?;
+    let s = TestServer::start(Mode::Embedded, &[("MTX_CONFIG", &config.path())]).await?;
     let body = json!({"tenant": "t1"});
-    let alice = basic("alice", "pw-alice");
+    let alice = basic_auth("alice", "pw-alice");
     let r = post(&s, "getCsn", &body, &[("authorization", &alice)]).await?;
     ensure!(
         r.status == StatusCode::FORBIDDEN,
@@ -259,10 +244,8 @@ async fn only_the_apps_technical_user_may_call() -> anyhow::Result<()> {
         r.status,
         r.text
     );
-    let yves = basic("yves", "pw-yves");
+    let yves = basic_auth("yves", "pw-yves");
     let r = post(&s, "getCsn", &body, &[("authorization", &yves)]).await?;
     ensure!(r.status == StatusCode::OK, "{}: {}", r.status, r.text);
-    s.stop().await?;
-    std::fs::remove_dir_all(dir)?;
-    Ok(())
+    s.stop().await
 }

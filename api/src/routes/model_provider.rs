@@ -218,8 +218,11 @@ async fn get_edmx(
     State(state): State<AppState>,
     headers: HeaderMap,
     Body { fields, .. }: Body<ModelRequest>,
-) -> Response {
-    // cds-mtxs sets the XML content type before anything can fail, errors included.
+) -> Result<Response, ApiError> {
+    // The names are checked before the operation (JSON errors), as cds-mtxs checks them.
+    toggles(fields.toggles.as_ref())?;
+    edmx_names(&fields)?;
+    // From here on cds-mtxs has set the XML content type: its errors carry it too.
     let mut response = match edmx_answer(&state, &headers, &fields).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -227,7 +230,7 @@ async fn get_edmx(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(XML));
-    response
+    Ok(response)
 }
 
 async fn edmx_answer(
@@ -235,8 +238,6 @@ async fn edmx_answer(
     headers: &HeaderMap,
     request: &ModelRequest,
 ) -> Result<Response, ApiError> {
-    toggles(request.toggles.as_ref())?;
-    edmx_names(request)?;
     let model = model_of(state, request).await?;
     let value: Value =
         serde_json::from_str(&model.csn_json).map_err(|e| ApiError::Internal(e.into()))?;
