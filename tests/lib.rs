@@ -434,6 +434,37 @@ async fn run_rows_pg(pool: &sqlx::PgPool, sql: &str) -> anyhow::Result<Vec<Vec<V
         .collect())
 }
 
+/// A configuration file (`MTX_CONFIG`) in a directory of its own, removed when dropped.
+#[derive(Debug)]
+pub struct ConfigFile {
+    file: PathBuf,
+    _dir: TempDir,
+}
+
+impl ConfigFile {
+    /// Writes `config` as `mtx.json`.
+    pub fn write(config: &Value) -> anyhow::Result<Self> {
+        let dir = TempDir::new();
+        let file = dir.path().join("mtx.json");
+        std::fs::write(&file, config.to_string())?;
+        Ok(Self { file, _dir: dir })
+    }
+
+    /// The value for `MTX_CONFIG`.
+    pub fn path(&self) -> String {
+        self.file.display().to_string()
+    }
+}
+
+/// The `Authorization` header of the basic mode for `user`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
 /// A model file the server reads (`MTX_MODEL`), swappable to simulate a new application
 /// version without a restart.
 #[derive(Debug)]

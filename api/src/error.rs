@@ -153,9 +153,16 @@ impl From<JobError> for ApiError {
             JobError::JobNotEnded(_) => ApiError::Conflict(e.to_string()),
             JobError::Control(ControlError::QueueFull) => ApiError::QueueFull,
             JobError::Control(ControlError::Unavailable(m)) => ApiError::Unavailable(m),
-            JobError::Version(VersionError::Control(ControlError::Unavailable(m))) => {
-                ApiError::Unavailable(m)
-            }
+            JobError::Version(e) => e.into(),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<VersionError> for ApiError {
+    fn from(e: VersionError) -> Self {
+        match e {
+            VersionError::Control(ControlError::Unavailable(m)) => ApiError::Unavailable(m),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

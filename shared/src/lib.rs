@@ -8,7 +8,7 @@
 //!   else of ours.
 //! - [`csn`] parses the CAP compiler's CSN JSON; [`schema`] derives the persistence model
 //!   (tables, columns, keys, views) from it the way the CAP compiler does; [`model`] loads a
-//!   model from disk and names each version by its content hash; [`versions`] keeps the known
+//!   model from disk (with its [`i18n`] texts) and names each version by its content hash; [`versions`] keeps the known
 //!   versions; [`tenant_models`] answers which model each tenant runs (base, toggles, extensions),
 //!   the target every job's tasks are planned towards; [`edmx`] writes a service's OData V4
 //!   metadata document from the CSN, as the CAP compiler does.
@@ -51,6 +51,7 @@ pub mod deploy;
 pub mod drift;
 pub mod edmx;
 pub mod evolve;
+pub mod i18n;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::csn::Csn;
+use crate::i18n::{I18nBundles, I18nError};
 use crate::schema::PersistenceModel;
 use crate::vocab::ModelHash;
 
@@ -27,6 +28,8 @@ pub enum ModelError {
     NotFound(PathBuf),
     #[error("model {path}: not valid CSN: {message}")]
     Invalid { path: String, message: String },
+    #[error(transparent)]
+    Texts(#[from] I18nError),
 }
 
 /// One version of the application's model: its CSN, its persistence model and its hash.
@@ -74,17 +77,78 @@ impl ModelVersion {
     }
 }
 
-/// Finds the CSN file a model path stands for.
+/// What `cds build` writes beside a model's CSN that is not part of its version: the texts
+/// and the resources archive the model provider serves. Read with the model and re-read with it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelPackage {
+    /// `_i18n/i18n.json` beside the CSN file (empty when there is none).
+    pub texts: Arc<I18nBundles>,
+    /// `resources.tgz` of the build output, when there is one.
+    pub resources: Option<PathBuf>,
+}
+
+impl ModelPackage {
+    /// The package around the CSN file `csn_file` (as [`resolve_model_file`] found it).
+    pub fn load(csn_file: &Path) -> Result<Self, ModelError> {
+        let csn_dir = csn_file.parent().unwrap_or(Path::new("."));
+        let texts = I18nBundles::load(&csn_dir.join("_i18n").join("i18n.json"))?;
+        // `srv/csn.json` sits one level below the build output's root (`_main/`).
+        let root = if csn_dir.file_name().is_some_and(|name| name == "srv") {
+            csn_dir.parent().unwrap_or(csn_dir)
+        } else {
+            csn_dir
+        };
+        let resources = Some(root.join("resources.tgz")).filter(|file| file.is_file());
+        Ok(Self {
+            texts: Arc::new(texts),
+            resources,
+        })
+    }
+}
+
+/// Finds the CSN file a model path stands for: the file itself, else in the folder
+/// `_main/srv/csn.json` (a sidecar's `cds build` output), `srv/csn.json` or `csn.json`.
 pub fn resolve_model_file(path: &Path) -> Result<PathBuf, ModelError> {
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
     if path.is_dir() {
-        for candidate in [path.join("srv").join("csn.json"), path.join("csn.json")] {
+        for candidate in [
+            path.join("_main").join("srv").join("csn.json"),
+            path.join("srv").join("csn.json"),
+            path.join("csn.json"),
+        ] {
             if candidate.is_file() {
                 return Ok(candidate);
             }
         }
     }
     Err(ModelError::NotFound(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar_fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sidecar/bookshop")
+    }
+
+    #[test]
+    fn a_sidecar_build_output_is_found_under_main() -> Result<(), ModelError> {
+        let file = resolve_model_file(&sidecar_fixture())?;
+        assert!(file.ends_with("_main/srv/csn.json"), "{}", file.display());
+        let package = ModelPackage::load(&file)?;
+        assert_eq!(package.texts.texts(Some("de"))["CreatedBy"], "Angelegt von");
+        assert_eq!(package.resources, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_model_without_a_bundle_has_no_texts() -> Result<(), ModelError> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bookshop/v1");
+        let package = ModelPackage::load(&resolve_model_file(&dir)?)?;
+        assert!(package.texts.texts(None).is_empty());
+        Ok(())
+    }
 }

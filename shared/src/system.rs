@@ -33,6 +33,8 @@ pub struct System {
     scheduler: Arc<dyn Scheduler>,
     jobs: JobService,
     deployer: Deployer,
+    versions: Arc<ModelVersions>,
+    models: Arc<dyn TenantModels>,
     /// This process' counters (`/metrics`), incremented by its runner.
     metrics: Arc<Metrics>,
 }
@@ -118,7 +120,12 @@ impl System {
             models.clone(),
             config.jobs.clone(),
         );
-        let deployer = Deployer::new(tenants.clone(), control.clone(), versions.clone(), models);
+        let deployer = Deployer::new(
+            tenants.clone(),
+            control.clone(),
+            versions.clone(),
+            models.clone(),
+        );
         Ok(Self {
             config: Arc::new(config),
             control,
@@ -126,6 +133,8 @@ impl System {
             scheduler,
             jobs,
             deployer,
+            versions,
+            models,
             metrics: Arc::new(Metrics::new()),
         })
     }
@@ -158,6 +167,16 @@ impl System {
     /// Runs tenant operations and the operator's drift actions.
     pub fn deployer(&self) -> &Deployer {
         &self.deployer
+    }
+
+    /// The application's model versions (the current one with its texts and resources).
+    pub fn versions(&self) -> &Arc<ModelVersions> {
+        &self.versions
+    }
+
+    /// The model each tenant runs.
+    pub fn tenant_models(&self) -> &Arc<dyn TenantModels> {
+        &self.models
     }
 
     /// This process' counters (`/metrics`).

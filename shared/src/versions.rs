@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use crate::config::ModelSource;
 use crate::control::{ControlError, ControlStore};
-use crate::model::{ModelError, ModelVersion, resolve_model_file};
+use crate::model::{ModelError, ModelPackage, ModelVersion, resolve_model_file};
 use crate::vocab::{ModelHash, TenantId};
 
 /// Why a model version could not be had.
@@ -29,6 +29,7 @@ pub enum VersionError {
 #[derive(Debug)]
 struct Current {
     version: Arc<ModelVersion>,
+    package: ModelPackage,
     /// The file and its modification time when it was read (`None` for the built-in model).
     file: Option<(PathBuf, Option<SystemTime>)>,
     published: bool,
@@ -64,6 +65,7 @@ impl ModelVersions {
         match source {
             ModelSource::Builtin => Ok(Current {
                 version: Arc::new(ModelVersion::builtin()?),
+                package: ModelPackage::default(),
                 file: None,
                 published: false,
             }),
@@ -72,6 +74,7 @@ impl ModelVersions {
                 let stamp = modified(&file);
                 Ok(Current {
                     version: Arc::new(ModelVersion::load(&file)?),
+                    package: ModelPackage::load(&file)?,
                     file: Some((file, stamp)),
                     published: false,
                 })
@@ -116,6 +119,16 @@ impl ModelVersions {
             }
         }
         Ok(version)
+    }
+
+    /// The current model with what its build output holds beside it (texts, resources), both
+    /// from the same reading of the model files.
+    pub async fn current_package(&self) -> Result<(Arc<ModelVersion>, ModelPackage), VersionError> {
+        self.current().await?;
+        // Read under one lock: the file may have changed again since `current()`, and the
+        // version and its package must come from the same reading.
+        let current = self.lock_current();
+        Ok((current.version.clone(), current.package.clone()))
     }
 
     /// A version by hash: from the cache, else from the control plane.

@@ -11,7 +11,7 @@ use jsonwebtoken::Algorithm;
 use mtx_tests::doubles::{
     ATTACKER_KEY, AUDIENCE, EC_KEY, PublishedKey, RSA_KEY, TokenServer, XSAPPNAME,
 };
-use mtx_tests::{Mode, Reply, TestServer};
+use mtx_tests::{ConfigFile, Mode, Reply, TestServer, basic_auth};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -53,14 +53,6 @@ async fn call(
     s.request(method, path, &headers, body).await
 }
 
-/// The `Authorization` header of HTTP Basic credentials.
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 /// A request with the Basic credentials `user:password`.
 async fn as_basic_user(
     s: &TestServer,
@@ -69,7 +61,7 @@ async fn as_basic_user(
     path: &str,
     body: Option<&str>,
 ) -> anyhow::Result<Reply> {
-    let header = basic(user, password);
+    let header = basic_auth(user, password);
     s.request(method, path, &[("authorization", header.as_str())], body)
         .await
 }
@@ -610,23 +602,12 @@ async fn crafted_ids_are_rejected_and_change_nothing() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_mode_checks_passwords_and_roles() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("mtx-basic-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("mtx.json");
-    std::fs::write(
-        &file,
-        json!({"auth": {"kind": "basic", "users": {
-            "alice": {"password": "pw-alice", "roles": ["cds.Subscriber"], "tenant": "t1"},
-            "yves": {"password": "pw-yves", "roles": ["internal-user"]}
-        }}})
-        .to_string(),
-    )?;
-    let s = TestServer::start(
-        Mode::Embedded,
-        &[("MTX_CONFIG", file.to_str().unwrap_or_default())],
-    )
-    .await?;
-    let as_user = |user: &str, pw: &str| vec![("authorization".to_owned(), basic(user, pw))];
+    let config = ConfigFile::write(&json!({"auth": {"kind": "basic", "users": {
+        "alice": {"password": "pw-alice", "roles": ["cds.Subscriber"], "tenant": "t1"},
+        "yves": {"password": "pw-yves", "roles": ["internal-user"]}
+    }}}))?;
+    let s = TestServer::start(Mode::Embedded, &[("MTX_CONFIG", &config.path())]).await?;
+    let as_user = |user: &str, pw: &str| vec![("authorization".to_owned(), basic_auth(user, pw))];
     let req =
         |h: Vec<(String, String)>, method: Method, path: String, body: Option<&'static str>| {
             let s = &s;
@@ -669,9 +650,7 @@ async fn basic_mode_checks_passwords_and_roles() -> anyhow::Result<()> {
         r.status,
         r.text
     );
-    s.stop().await?;
-    let _ = std::fs::remove_dir_all(dir);
-    Ok(())
+    s.stop().await
 }
 
 both_modes!(oversized_bodies_are_refused_with_413, oversized);

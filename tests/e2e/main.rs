@@ -12,6 +12,7 @@ mod distributed;
 mod evolve;
 mod hygiene;
 mod jobs;
+mod model_provider;
 mod provisioning;
 mod startup;
 mod upgrade;

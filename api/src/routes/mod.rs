@@ -6,6 +6,7 @@ pub(crate) mod deployment;
 pub(crate) mod health;
 pub(crate) mod jobs;
 pub(crate) mod metrics;
+pub(crate) mod model_provider;
 mod replies;
 pub(crate) mod saas_provisioning;
 
@@ -28,6 +29,7 @@ pub(crate) fn all() -> Routes {
         .merge(jobs::routes())
         .merge(health::routes())
         .merge(metrics::routes())
+        .merge(model_provider::routes())
 }
 
 /// The tenants `caller` may see, each answered in the form `shown` gives it (the services list
@@ -90,6 +92,8 @@ mod tests {
             Access::PROVISIONING
         } else if path.starts_with("/-/cds/deployment/") {
             Access::DEPLOYMENT
+        } else if path.starts_with("/-/cds/model-provider/") {
+            Access::AnyRole(&[mtx_shared::access::Role::InternalUser])
         } else {
             Access::Authenticated
         }
@@ -107,6 +111,7 @@ mod tests {
             "/-/cds/deployment/{call}",
             "/-/cds/jobs/{call}",
             "/-/cds/jobs/limits",
+            "/-/cds/model-provider/{call}",
         ] {
             assert!(paths.contains(&expected), "{expected} is not declared");
         }
@@ -171,20 +176,15 @@ mod tests {
                 "/-/cds/saas-provisioning/nothing/here",
                 "/-/cds/saas-provisioningX",
                 "/-/cds/deployment/x/y",
+                "/-/cds/model-provider/x/y",
             ]
             .map(str::to_owned),
         );
         for path in &paths {
-            let access = if path.starts_with("/-/cds/saas-provisioning/")
-                || path == "/-/cds/saas-provisioning"
-            {
+            let access = if path == "/-/cds/saas-provisioning" {
                 Access::PROVISIONING
-            } else if path.starts_with("/-/cds/deployment/") {
-                Access::DEPLOYMENT
-            } else if path == "/health" {
-                Access::Open
             } else {
-                Access::Authenticated
+                cds_mtxs_access(path)
             };
             for method in [reqwest::Method::GET, reqwest::Method::POST] {
                 let url = format!("{base}{path}");

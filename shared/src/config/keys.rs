@@ -347,7 +347,7 @@ pub static KEYS: &[Key] = &[
     }),
     Key::env(
         "MTX_MODEL",
-        "`csn.json`, or a `cds build` folder with `srv/csn.json` (in a file: relative to it)",
+        "`csn.json`, or a `cds build` folder with `_main/srv/csn.json` or `srv/csn.json` (in a file: relative to it)",
     )
     .file("model")
     .described("the bookshop example in `models/bookshop/v1`")
