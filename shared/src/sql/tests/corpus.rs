@@ -15,12 +15,8 @@ use crate::sql::{Dialect, PersistenceModel};
 const VERSIONS: [&str; 2] = ["v1", "v2"];
 const DIALECTS: [Dialect; 2] = [Dialect::Postgres, Dialect::Sqlite];
 
-fn corpus_dir() -> PathBuf {
-    crate::testing::corpus_dir()
-}
-
 fn known_gaps_file() -> PathBuf {
-    corpus_dir().join("known-gaps.txt")
+    crate::testing::corpus_dir().join("known-gaps.txt")
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {

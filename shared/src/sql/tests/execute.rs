@@ -37,11 +37,9 @@ async fn corpus_ddl_runs_on_sqlite() {
 
 #[tokio::test]
 async fn corpus_ddl_runs_on_postgres_in_a_tenant_schema() {
-    let url = std::env::var("MTX_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect(&url)
+        .connect(&crate::testing::database_url())
         .await
         .expect("test PostgreSQL reachable");
     let mut connection = pool.acquire().await.expect("connection");
