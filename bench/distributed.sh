@@ -78,11 +78,15 @@ flush_prefix() {
   redis-cli -u "$REDIS_URL" --scan --pattern "{$1}*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" DEL >/dev/null
 }
 
+# new_database <variable>: creates a scratch database and stores its name in <variable>. Not
+# called as $(new_database): a command substitution is a subshell, and the name it appends to
+# DATABASES would never reach cleanup, so the database would never be dropped.
 new_database() {
-  local name="mtx_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  local name
+  name="mtx_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   psql "$DATABASE_URL" -XAtqc "CREATE DATABASE \"$name\"" >/dev/null
   DATABASES+=("$name")
-  echo "$name"
+  printf -v "$1" '%s' "$name"
 }
 
 free_port() {
@@ -128,7 +132,7 @@ echo
 echo "==== upgrade throughput: $TENANTS tenants on 2 databases, workerSize $WORKER_SIZE, clusterSize $CLUSTER_SIZE, $SLOTS slots per worker"
 declare -a RESULTS=()
 for workers in $WORKER_COUNTS; do
-  db1=$(new_database); db2=$(new_database)
+  new_database db1; new_database db2
   cp models/bookshop/v1/csn.json "$TMP/csn.json"
   start_cluster "$workers" "db1=$(db_url "$db1"),db2=$(db_url "$db2")" "$TMP/csn.json"
   "$BIN/mtx-bench" provision --url "$API_URL" --tenants "$TENANTS" --concurrency 16 >"$TMP/provision.txt"
@@ -144,7 +148,7 @@ done
 echo
 echo "==== enqueue latency of upgrade [\"*\"] (API only, no workers), $REPEAT requests each"
 for tenants in $LATENCY_TENANTS; do
-  db=$(new_database)
+  new_database db
   cp models/bookshop/v1/csn.json "$TMP/csn.json"
   start_cluster 0 "db1=$(db_url "$db")" "$TMP/csn.json"
   # Tenant rows straight into the control plane (schema mtx, created by the API at start-up):
